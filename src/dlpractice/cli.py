@@ -1,0 +1,274 @@
+"""`dlp`: the command line. Parse, call, print; no machine learning here."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from dlpractice.errors import DlpError, RunInterrupted
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="dlpractice: run, read and practise every lab of the deep-learning syllabus.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Preset(str, Enum):
+    smoke = "smoke"
+    quick = "quick"
+    full = "full"
+
+
+class DataSource(str, Enum):
+    embedded = "embedded"
+    real = "real"
+    auto = "auto"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and 0 < abs(value) < 1e-3:
+        return f"{value:.1e}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _met(value) -> str:
+    return {True: "[green]met[/]", False: "[red]not met[/]"}.get(value, "—")
+
+
+def _bar_note(record: dict) -> str:
+    if record.get("preset") == "full" and record.get("data_source") == "real":
+        return ""
+    return " [dim](the bar is set for the full preset on real data)[/]"
+
+
+def _bar(lab) -> str:
+    if lab.bar is None:
+        return lab.metric or "—"
+    return f"{lab.metric} {'≤' if lab.goal == 'min' else '≥'} {lab.bar}"
+
+
+@app.command("list")
+def list_labs() -> None:
+    """The syllabus as a tree by track: implemented or planned, prerequisites, last result."""
+    from dlpractice.registry import SYLLABUS, TRACKS, implemented_modules, lab_record
+    from dlpractice.tracking import tracked_runs
+
+    latest: dict[str, object] = {}
+    for tracked in tracked_runs():
+        if tracked.info.status == "FINISHED":
+            latest.setdefault(tracked.data.tags.get("lab"), tracked)
+    done = implemented_modules()
+    tree = Tree("[bold]dlpractice syllabus[/]")
+    for track, title in TRACKS.items():
+        branch = tree.add(f"[bold]{title}[/]")
+        for entry in (lab for lab in SYLLABUS if lab.track == track):
+            lab = lab_record(entry.id) if entry.id in done else entry
+            state = "[green]implemented[/]" if entry.id in done else "[dim]planned[/]"
+            line = f"{lab.id:4} {lab.slug:26} {state}"
+            if lab.requires:
+                line += f" · needs {', '.join(lab.requires)}"
+            if entry.id in done:
+                line += f" · bar {_bar(lab)}"
+            last = latest.get(lab.id)
+            if last is not None:
+                tags = last.data.tags
+                met = {"True": True, "False": False}.get(tags.get("bar_met"))
+                value = float(tags.get("value", "nan"))
+                line += f" · last {value:.4f} ({tags.get('preset')}, {tags.get('data_source')}) {_met(met)}"
+            branch.add(line)
+    console.print(tree)
+
+
+@app.command()
+def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")]) -> None:
+    """A lab's docstring, config fields with defaults, presets, data, metric and bar."""
+    import dataclasses
+    from pathlib import Path
+
+    from dlpractice.config import field_types
+    from dlpractice.registry import load_lab
+
+    module = load_lab(lab)
+    record = module.LAB
+    console.print(f"[bold]{record.id} · {record.slug}[/] ({record.track})")
+    console.print(inspect.getdoc(module) or "")
+    needs = ", ".join(record.requires) or "—"
+    console.print(f"data: {', '.join(record.data) or '—'} · metric: {_bar(record)} · needs: {needs}")
+    kinds = field_types(module.Config)
+    table = Table("field", "type", "default", *module.PRESETS, title="config (--set key=value)")
+    for f in dataclasses.fields(module.Config):
+        kind = getattr(kinds[f.name], "__name__", str(kinds[f.name]))
+        table.add_row(
+            f.name, kind, _fmt(f.default), *(_fmt(p.get(f.name, "")) for p in module.PRESETS.values())
+        )
+    console.print(table)
+    article = Path(__file__).resolve().parents[2] / "docs" / "labs" / f"{record.id}-{record.slug}.md"
+    if article.exists():
+        console.print(f"article: {article}")
+
+
+@app.command()
+def run(
+    lab: Annotated[str | None, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")] = None,
+    preset: Annotated[
+        Preset, typer.Option(help="smoke: seconds; quick: minutes; full: reaches the bar")
+    ] = Preset.quick,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a config field: key=value")
+    ] = None,
+    data: Annotated[
+        DataSource, typer.Option(help="embedded (offline), real (the usual dataset) or auto")
+    ] = DataSource.auto,
+    data_dir: Annotated[
+        str | None, typer.Option(help="where real datasets lie (default: $DLP_DATA_DIR)")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu")] = Device.auto,
+    seed: Annotated[int, typer.Option(help="seeds every random number generator")] = 1337,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: $DLP_THREADS or all cores)")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="continue an interrupted run from its checkpoint")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show the live progress bar")] = True,
+) -> None:
+    """Train, evaluate, track and report one lab."""
+    from dlpractice.config import config_json
+    from dlpractice.runner import resume_run, start_run
+
+    def print_config(cfg) -> None:
+        console.print("[bold]config[/]", config_json(cfg))
+
+    if resume:
+        if set_:
+            raise DlpError("--resume continues a run with its own config; --set cannot change it")
+        outcome = resume_run(resume, show_progress=progress, on_config=print_config)
+    else:
+        if lab is None:
+            raise DlpError("give a lab to run (e.g. `dlp run l2`) or --resume RUN")
+        outcome = start_run(
+            lab,
+            preset.value,
+            tuple(set_ or ()),
+            data.value,
+            data_dir,
+            device.value,
+            seed,
+            threads,
+            show_progress=progress,
+            on_config=print_config,
+        )
+    table = Table("metric", "value", title=f"{outcome.lab.id} · {outcome.lab.title}")
+    for key, value in outcome.metrics.items():
+        table.add_row(key, _fmt(value))
+    console.print(table)
+    console.print(
+        f"{_bar(outcome.lab)}: {_fmt(outcome.value)} → {_met(outcome.met)}{_bar_note(outcome.record)}"
+    )
+    console.print(f"run id: [bold]{outcome.run_id}[/] · {outcome.seconds:.1f} s")
+    console.print(f"report: {outcome.report}")
+
+
+@app.command()
+def runs(
+    lab: Annotated[str | None, typer.Option(help="only this lab (id or slug)")] = None,
+    limit: Annotated[int, typer.Option(help="newest N runs")] = 30,
+) -> None:
+    """A table of tracked runs: lab, preset, data, metric, bar met, time."""
+    from dlpractice.registry import resolve_id
+    from dlpractice.tracking import tracked_runs
+
+    table = Table("run", "lab", "preset", "data", "metric", "value", "bar", "seconds", "status")
+    for tracked in tracked_runs(resolve_id(lab) if lab else None, limit):
+        tags = tracked.data.tags
+        met = {"True": True, "False": False}.get(tags.get("bar_met"))
+        table.add_row(
+            tags.get("dlp_run_id", tracked.info.run_id),
+            tags.get("lab"),
+            tags.get("preset"),
+            tags.get("data_source", "—"),
+            tags.get("metric", "—"),
+            tags.get("value", "—"),
+            _met(met),
+            tags.get("seconds", "—"),
+            tracked.info.status,
+        )
+    console.print(table)
+
+
+@app.command()
+def report(run_id: Annotated[str, typer.Argument(help="run id or a unique prefix")]) -> None:
+    """Print a run's report path and its summary."""
+    from dlpractice.registry import lab_record
+    from dlpractice.runner import find_run, read_run
+
+    run_dir = find_run(run_id)
+    record = read_run(run_dir)
+    if record.get("status") != "finished":
+        raise DlpError(f"run {run_dir.name} is {record.get('status')}: no report yet")
+    lab = lab_record(record["lab"])
+    console.print(f"report: {run_dir / 'report.md'}")
+    console.print(
+        f"{lab.id} · {lab.title} · preset {record['preset']} · data {record.get('data_source')} · "
+        f"{record['seconds']:.1f} s"
+    )
+    console.print(f"{_bar(lab)}: {_fmt(record.get('value'))} → {_met(record.get('met'))}{_bar_note(record)}")
+    for key, value in record.get("metrics", {}).items():
+        console.print(f"  {key}: {_fmt(value)}")
+
+
+@app.command()
+def sample(
+    run_id: Annotated[str, typer.Argument(help="run id or a unique prefix")],
+    n: Annotated[int, typer.Option("-n", help="how many samples", min=1, max=10000)] = 10,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+) -> None:
+    """Draw samples from a trained generative lab (e.g. new names)."""
+    from dlpractice.config import config_from_dict
+    from dlpractice.registry import load_lab
+    from dlpractice.runner import find_run, read_run
+
+    run_dir = find_run(run_id)
+    record = read_run(run_dir)
+    module = load_lab(record["lab"])
+    if not hasattr(module, "sample"):
+        raise DlpError(f"lab {record['lab']} is not generative: nothing to sample")
+    if not (run_dir / "model.safetensors").exists():
+        raise DlpError(f"run {run_dir.name} has no trained weights yet ({record.get('status')})")
+    for text in module.sample(run_dir, config_from_dict(module.Config, record["config"]), n, seed):
+        console.print(text)
+
+
+def main() -> None:
+    """Entry point: user mistakes print one line and exit 2; an interrupted run exits 130."""
+    try:
+        app()
+    except RunInterrupted as stop:
+        err_console.print(f"[yellow]{stop}[/]", soft_wrap=True, highlight=False)
+        sys.exit(130)
+    except DlpError as error:
+        err_console.print(f"[red]error:[/] {error}", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,195 @@
+"""The lab catalogue: every lab of the syllabus, and the ones implemented under `labs/<track>/<id>_<slug>.py`.
+
+Implemented labs are found by file name (no import needed to list them); a lab module is imported only
+when it is shown or run. Each lab module defines `LAB`, `Config`, `PRESETS` and `run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from dlpractice.errors import DlpError, did_you_mean
+
+LABS_DIR = Path(__file__).parent / "labs"
+
+TRACKS = {
+    "foundations": "F · Foundations",
+    "language": "L · Language modelling",
+    "nlp": "N · NLP with Transformers and Hugging Face",
+    "speech": "S · Speech",
+    "vision": "V · Vision",
+    "production": "P · Practice and production",
+    "beyond": "R · Beyond",
+}
+
+
+@dataclass(frozen=True)
+class Lab:
+    """What a lab declares about itself: its place in the syllabus, its data, its metric and the bar."""
+
+    id: str
+    slug: str
+    track: str
+    title: str
+    requires: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    metric: str | None = None
+    goal: str = "min"  # "min" or "max": which way the metric improves
+    bar: float | None = None
+
+    def met(self, value: float | None) -> bool | None:
+        """Whether `value` reaches the bar (None when there is no bar or no value)."""
+        if self.bar is None or value is None:
+            return None
+        return value <= self.bar if self.goal == "min" else value >= self.bar
+
+
+def _syllabus(track: str, rows: str) -> list[Lab]:
+    labs = []
+    for line in rows.strip().splitlines():
+        lab_id, slug, title = (part.strip() for part in line.split("|"))
+        labs.append(Lab(id=lab_id, slug=slug, track=track, title=title))
+    return labs
+
+
+# Every lab of SYLLABUS.md, in order. Implemented labs replace their entry with their own `LAB`.
+SYLLABUS: list[Lab] = [
+    *_syllabus(
+        "foundations",
+        """
+        f1 | scratch-engine | NumPy autograd engine
+        f2 | three-frameworks | NumPy, PyTorch and Keras side by side
+        f3 | activations | Activation functions and gradient flow
+        f4 | losses | Loss functions under outliers and imbalance
+        f5 | optimizers | Optimisers and LR schedules from scratch
+        f6 | capacity | Capacity, regularisation and normalisation
+        f7 | pytorch-core | PyTorch core: tensors, autograd, modules, data
+        f8 | hparam-search | Grid, random and Bayesian search
+    """,
+    ),
+    *_syllabus(
+        "language",
+        """
+        l1 | makemore-bigram | makemore: bigram model
+        l2 | makemore-mlp | makemore: MLP (Bengio et al., 2003)
+        l3 | makemore-cnn | makemore: WaveNet-style CNN
+        l4 | makemore-rnn | makemore: RNN
+        l5 | makemore-lstm | makemore: LSTM
+        l6 | makemore-gru | makemore: GRU
+        l7 | makemore-transformer | makemore: decoder-only transformer
+        l8 | nanogpt | nanoGPT on characters
+        l9 | word-embeddings | word2vec and GloVe
+    """,
+    ),
+    *_syllabus(
+        "nlp",
+        """
+        n1 | hf-tour | A tour of Hugging Face, offline
+        n2 | tokenizers | BPE, WordPiece and Unigram from scratch
+        n3 | attention | Attention and positional encodings
+        n4 | transformer-from-scratch | The encoder-decoder transformer
+        n5 | rnn-seq2seq | RNN encoder-decoder with attention
+        n6 | text-classification | Text classification and error analysis
+        n7 | ner | Named-entity recognition
+        n8 | qa | Extractive question answering
+        n9 | continued-pretraining | Continued pre-training
+        n10 | instruction-tuning | Instruction tuning, LoRA vs full
+        n11 | rag | Retrieval-augmented generation
+        n12 | agents | Tool-using agents
+    """,
+    ),
+    *_syllabus(
+        "speech",
+        """
+        s1 | audio-basics | Audio basics and voice activity
+        s2 | spoken-lid | Spoken language identification
+        s3 | diarization | Speaker embeddings and diarisation
+        s4 | asr | Speech recognition with CTC
+        s5 | tts | Text to speech
+        s6 | wake-word | Wake-word detection
+    """,
+    ),
+    *_syllabus(
+        "vision",
+        """
+        v1 | image-classification | Image classification
+        v2 | cnn-architectures | CNN architectures
+        v3 | transfer-learning | Transfer learning
+        v4 | visualize | Visualising what a CNN sees
+        v5 | object-detection | Object detection
+        v6 | segmentation | Semantic segmentation
+        v7 | depth | Monocular and stereo depth
+        v8 | super-resolution | Super-resolution
+        v9 | generative | Autoencoders, VAEs, GANs, diffusion
+        v10 | self-supervised | Self-supervised learning
+        v11 | image-captioning | Image captioning
+    """,
+    ),
+    *_syllabus(
+        "production",
+        """
+        p1 | experiment-manager | Experiment management
+        p2 | serve | Serving a model
+        p3 | compression | Pruning, quantisation, distillation
+        p4 | distributed | Distributed training
+        p5 | model-maths | Parameters, memory and FLOPs
+        p6 | explainability | Explainability and fairness
+    """,
+    ),
+    *_syllabus(
+        "beyond",
+        """
+        r1 | time-series | Time-series forecasting
+        r2 | rl-games | Reinforcement learning on games
+        r3 | research | Few-shot, federated, tiny NeRF
+        r4 | chatbot | A seq2seq chatbot
+    """,
+    ),
+]
+
+_LAB_FILE = re.compile(r"^(?P<id>[a-z]\d+)_(?P<slug>[a-z0-9_]+)\.py$")
+
+
+def implemented_modules() -> dict[str, str]:
+    """Lab id -> module path, from the files under labs/<track>/."""
+    found = {}
+    for path in sorted(LABS_DIR.glob("*/*.py")):
+        match = _LAB_FILE.match(path.name)
+        if match:
+            found[match["id"]] = f"dlpractice.labs.{path.parent.name}.{path.stem}"
+    return found
+
+
+def resolve_id(name: str) -> str:
+    """A lab id from an id (`l2`) or slug (`makemore-mlp`); a typo gets the nearest suggestion."""
+    key = name.strip().lower()
+    for lab in SYLLABUS:
+        if key in (lab.id, lab.slug):
+            return lab.id
+    names = [lab.id for lab in SYLLABUS] + [lab.slug for lab in SYLLABUS]
+    raise DlpError(f"unknown lab {name!r}{did_you_mean(key, names)}; `dlp list` shows them all")
+
+
+def catalogue_entry(lab_id: str) -> Lab:
+    return next(lab for lab in SYLLABUS if lab.id == lab_id)
+
+
+def load_lab(name: str) -> ModuleType:
+    """Import an implemented lab's module by id or slug."""
+    lab_id = resolve_id(name)
+    module = implemented_modules().get(lab_id)
+    if module is None:
+        entry = catalogue_entry(lab_id)
+        raise DlpError(f"lab {lab_id} ({entry.slug}) is planned but not implemented yet")
+    return importlib.import_module(module)
+
+
+def lab_record(lab_id: str) -> Lab:
+    """The lab's own LAB when implemented, else its syllabus entry."""
+    if lab_id in implemented_modules():
+        return load_lab(lab_id).LAB
+    return catalogue_entry(lab_id)

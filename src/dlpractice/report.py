@@ -1,0 +1,80 @@
+"""The run's report: report.md with the config, the metrics against the bar, and the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def loss_curve(history: list[dict[str, float]], path: Path, title: str = "Loss") -> Path:
+    """Train and val loss against the optimiser step."""
+    train = [(h["step"], h["train_loss"]) for h in history if "train_loss" in h]
+    val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot(*zip(*train), label="train (minibatch)", alpha=0.6, linewidth=0.8)
+    if val:
+        ax.plot(*zip(*val), label="val", marker="o", markersize=3)
+    ax.set(xlabel="step", ylabel="loss (nats/token)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_report(
+    run_dir: Path,
+    summary: dict[str, Any],
+    config: dict[str, Any],
+    metrics: dict[str, float],
+    figures: list[tuple[str, Path]],
+    sections: list[tuple[str, str]],
+) -> Path:
+    """Write run_dir/report.md; figure paths are linked relative to the run directory."""
+    bar_line = "no bar"
+    if summary.get("bar") is not None:
+        sign = "≤" if summary["goal"] == "min" else "≥"
+        verdict = "met" if summary["met"] else "not met"
+        value = _fmt(summary["value"])
+        bar_line = f"{summary['metric']} = {value} against the bar {sign} {summary['bar']}: **{verdict}**"
+    if summary["preset"] != "full" or summary["data_source"] != "real":
+        bar_line += " (the bar is set for the full preset on real data)"
+    parts = [
+        f"# {summary['lab']} · {summary['title']}",
+        f"Run `{summary['run_id']}` · preset `{summary['preset']}` · data `{summary['data_source']}` "
+        f"({summary.get('data_origin', '')}) · seed {summary['seed']} · device {summary['device']} · "
+        f"{summary['threads']} threads · {summary['seconds']:.1f} s · commit {summary['commit']}",
+        f"## Result\n{bar_line}",
+        _table([(k, _fmt(v)) for k, v in metrics.items()], ("metric", "value")),
+        "## Figures",
+        *[f"### {title}\n![{title}]({path.relative_to(run_dir)})" for title, path in figures],
+        *[f"## {title}\n{body}" for title, body in sections],
+        "## Config",
+        "```json\n" + json.dumps(config, indent=2) + "\n```",
+    ]
+    path = run_dir / "report.md"
+    path.write_text("\n\n".join(parts) + "\n")
+    return path

@@ -1,0 +1,270 @@
+"""fit(): the one explicit training loop every lab uses, on Accelerate.
+
+Read it top to bottom: draw a batch, forward (bf16 autocast on GPU), backward, clip, step the optimiser
+and the LR schedule, log, evaluate now and then, checkpoint now and then. Models follow one contract,
+`logits, loss = model(*inputs, targets)`. Ctrl-C (or SIGTERM) finishes the current step, saves a
+checkpoint and stops; `--resume` continues from it and reaches the same losses as an unbroken run.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import torch
+from accelerate import Accelerator
+
+from dlpractice.checkpoint import TrainState, capture_rng, restore_rng, save_checkpoint, save_weights
+from dlpractice.errors import RunInterrupted
+
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+
+@dataclass
+class FitConfig:
+    """The knobs of fit(). A lab's Config inherits these and adds its own."""
+
+    steps: int = 1000  # optimiser updates
+    batch_size: int = 32  # examples per update (split over grad_accum micro-batches)
+    grad_accum: int = 1
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    eval_every: int = 500
+    log_every: int = 50
+    patience: int = 0  # stop after this many evaluations without improvement; 0 never stops early
+    ckpt_every: int = 1000
+
+
+class Batches(Protocol):
+    """What fit() needs from a dataset."""
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]: ...
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]: ...
+
+
+class TensorData:
+    """In-memory splits of aligned tensors: random minibatches to train, a full pass to evaluate."""
+
+    def __init__(self, splits: dict[str, tuple[torch.Tensor, ...]], eval_batch_size: int = 4096):
+        self.splits = splits
+        self.eval_batch_size = eval_batch_size
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        tensors = self.splits["train"]
+        index = torch.randint(len(tensors[0]), (batch_size,), generator=generator)
+        return tuple(t[index] for t in tensors)
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
+        tensors = self.splits[split]
+        for start in range(0, len(tensors[0]), self.eval_batch_size):
+            yield tuple(t[start : start + self.eval_batch_size] for t in tensors)
+
+
+@dataclass
+class FitResult:
+    step: int
+    history: list[dict[str, float]] = field(
+        default_factory=list
+    )  # {"step", "train_loss"} and {"step", "val_loss"}
+    best_val: float = math.inf
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def lr_factor(step: int, cfg: FitConfig) -> float:
+    """Multiplier of cfg.lr at `step`: linear warm-up, then cosine/linear decay to min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    if cfg.schedule == "constant":
+        return 1.0
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.schedule == "cosine" else 1 - progress
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay
+
+
+def make_optimizer(model: torch.nn.Module, cfg: FitConfig) -> torch.optim.Optimizer:
+    """AdamW or SGD; weight decay only on matrices (not biases, norms or gains), as in nanoGPT."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def pick_device(requested: str) -> str:
+    """'auto' -> cuda, then mps, then cpu."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def make_accelerator(device: str, grad_accum: int) -> Accelerator:
+    device = pick_device(device)
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    return Accelerator(
+        cpu=device == "cpu", mixed_precision="bf16" if bf16 else "no", gradient_accumulation_steps=grad_accum
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, data: Batches, split: str, accelerator: Accelerator | None = None
+) -> float:
+    """Mean loss over a split, weighted by batch size."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for batch in data.eval_batches(split):
+        *inputs, targets = (t.to(device) for t in batch)
+        with accelerator.autocast() if accelerator else _nothing():
+            _, loss = model(*inputs, targets)
+        total += loss.item() * len(targets)
+        count += len(targets)
+    model.train(was_training)
+    return total / count
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+class StopFlag:
+    """Turns the first Ctrl-C / SIGTERM into a polite request to stop at the next step boundary.
+
+    A second Ctrl-C interrupts at once. Handlers are installed only in the main thread.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) -> FitResult:
+    """Train `model` on `data` for cfg.steps updates; resumes from ctx.resume when given."""
+    accelerator = make_accelerator(ctx.device, cfg.grad_accum)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
+    generator = torch.Generator().manual_seed(ctx.seed + accelerator.process_index)  # minibatch order
+    result = FitResult(step=0)
+    if ctx.resume is not None:
+        result = _restore(ctx.resume, model, optimizer, scheduler, generator)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    micro_batch = max(1, cfg.batch_size // cfg.grad_accum)
+    bad_evals = int(ctx.resume.extra.get("bad_evals", 0)) if ctx.resume else 0
+    started = time.perf_counter()
+
+    def checkpoint() -> None:
+        if accelerator.is_main_process:
+            ctx.tracker.flush()
+            extra = {"history": result.history, "best_val": result.best_val, "bad_evals": bad_evals}
+            state = TrainState(
+                step=result.step,
+                model=accelerator.unwrap_model(model).state_dict(),
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                batch_rng=generator.get_state(),
+                rng=capture_rng(),
+                extra=extra,
+            )
+            save_checkpoint(ctx.checkpoint_path, state)
+        accelerator.wait_for_everyone()
+
+    with StopFlag() as stop, ctx.progress(total=cfg.steps, completed=result.step) as progress:
+        while result.step < cfg.steps:
+            # one optimiser update = grad_accum micro-batches
+            for _ in range(cfg.grad_accum):
+                *inputs, targets = (
+                    t.to(accelerator.device) for t in data.train_batch(micro_batch, generator)
+                )
+                with accelerator.accumulate(model), accelerator.autocast():
+                    _, loss = model(*inputs, targets)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.grad_clip > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            result.step += 1
+            step = result.step
+
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                train_loss = loss.item()
+                result.history.append({"step": step, "train_loss": train_loss})
+                ctx.tracker.log_metrics(step, {"train_loss": train_loss, "lr": scheduler.get_last_lr()[0]})
+                progress.update(step, loss=train_loss)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                val_loss = evaluate(model, data, "val", accelerator)
+                result.history.append({"step": step, "val_loss": val_loss})
+                ctx.tracker.log_metrics(step, {"val_loss": val_loss})
+                progress.update(step, val=val_loss)
+                if val_loss < result.best_val:
+                    result.best_val, bad_evals = val_loss, 0
+                else:
+                    bad_evals += 1
+                if cfg.patience and bad_evals >= cfg.patience:
+                    result.stopped_early = True
+                    break
+            if stop.requested:
+                checkpoint()
+                raise RunInterrupted(f"interrupted at step {step}/{cfg.steps}; checkpoint saved")
+            if step % cfg.ckpt_every == 0:
+                checkpoint()
+    checkpoint()
+    if accelerator.is_main_process:
+        save_weights(ctx.run_dir / "model.safetensors", accelerator.unwrap_model(model))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _restore(state: TrainState, model, optimizer, scheduler, generator) -> FitResult:
+    """Put model, optimiser, schedule and every RNG back exactly as they were at the checkpoint."""
+    model.load_state_dict(state.model)
+    optimizer.load_state_dict(state.optimizer)
+    scheduler.load_state_dict(state.scheduler)
+    generator.set_state(state.batch_rng)
+    restore_rng(state.rng)
+    return FitResult(
+        step=state.step,
+        history=list(state.extra.get("history", [])),
+        best_val=state.extra.get("best_val", math.inf),
+    )

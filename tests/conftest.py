@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own DLP_HOME and one torch thread (two cores, shared)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def dlp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dlp-home"
+    monkeypatch.setenv("DLP_HOME", str(home))
+    monkeypatch.setenv("DLP_THREADS", "1")
+    monkeypatch.setenv("DLP_OFFLINE", "1")  # tests never touch the network
+    monkeypatch.delenv("DLP_DATA_DIR", raising=False)
+    monkeypatch.delenv("DLP_TRACKING_URI", raising=False)
+    return home
+
+
+DLP = str(Path(sys.executable).parent / "dlp")
+
+
+@pytest.fixture
+def dlp():
+    """Run the real `dlp` entry point in a subprocess with the test's environment."""
+
+    def call(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run([DLP, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+    return call

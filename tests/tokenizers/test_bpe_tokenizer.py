@@ -1,0 +1,180 @@
+"""Byte-level BPE: exact round trips, merges equal to the textbook trainer, fast encode equal to naive."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlpractice.tokenizers import bpe
+from dlpractice.tokenizers.bpe import GPT4_SPLIT_PATTERN, BPETokenizer, split_chunks, train_merges
+
+SPECIALS = ["<|endoftext|>", "<|end|>"]
+CODE_ALPHABET = sorted(set("def wrap(text, width=70):\n    é東 "))  # texts that hit many merges
+
+
+def train_merges_by_recount(chunk_counts: Counter[str], num_merges: int) -> dict[tuple[int, int], int]:
+    """The textbook trainer: recount every pair before every merge. Ties: the highest count, then the
+    smallest pair, the rule the library documents."""
+    chunks = {tuple(chunk.encode("utf-8")): freq for chunk, freq in chunk_counts.items()}
+    merges = {}
+    for new_id in range(256, 256 + num_merges):
+        counts: Counter[tuple[int, int]] = Counter()
+        for ids, freq in chunks.items():
+            for pair in pairwise(ids):
+                counts[pair] += freq
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges[best] = new_id
+        merged: Counter[tuple[int, ...]] = Counter()
+        for ids, freq in chunks.items():
+            merged[replace_pair(ids, best, new_id)] += freq
+        chunks = merged
+    return merges
+
+
+def replace_pair(ids: tuple[int, ...], pair: tuple[int, int], new_id: int) -> tuple[int, ...]:
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i : i + 2] == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return tuple(out)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus: str) -> BPETokenizer:
+    return BPETokenizer.train(corpus, vocab_size=256 + 200)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_without_split(corpus: str) -> BPETokenizer:
+    return BPETokenizer.train(corpus[:3000], vocab_size=256 + 60, pattern=None)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_with_specials(corpus: str) -> BPETokenizer:
+    return BPETokenizer.train(corpus + SPECIALS[0], vocab_size=256 + 100, special_tokens=SPECIALS)
+
+
+@pytest.mark.exercise("n2.1")
+@pytest.mark.parametrize("count_pairs", [bpe.count_pairs])
+def test_count_pairs_counts_overlapping_pairs_with_weight(count_pairs) -> None:
+    assert count_pairs([1, 2, 1, 2]) == {(1, 2): 2, (2, 1): 1}
+    assert count_pairs([7, 7, 7]) == {(7, 7): 2}
+    assert count_pairs([5]) == {}
+    counts = {(1, 2): 10}
+    assert count_pairs([1, 2, 3], counts, weight=-4) == {(1, 2): 6, (2, 3): -4}
+
+
+@pytest.mark.exercise("n2.2")
+@pytest.mark.parametrize("merge", [bpe.merge])
+def test_merge_replaces_pairs_left_to_right(merge) -> None:
+    assert merge([1, 2, 3, 1, 2], (1, 2), 99) == [99, 3, 99]
+    assert merge([7, 7, 7], (7, 7), 99) == [99, 7]
+    assert merge([7, 7, 7, 7], (7, 7), 99) == [99, 99]
+    assert merge([1, 3, 2], (1, 2), 99) == [1, 3, 2]
+    assert merge([], (1, 2), 99) == []
+
+
+@pytest.mark.parametrize(
+    "check", [test_count_pairs_counts_overlapping_pairs_with_weight, test_merge_replaces_pairs_left_to_right]
+)
+def test_exercise_checks_fail_on_the_stub(check, stub) -> None:
+    with pytest.raises(NotImplementedError):
+        check(stub)
+
+
+def test_regex_split_covers_the_text(corpus: str) -> None:
+    assert "".join(split_chunks(corpus, GPT4_SPLIT_PATTERN)) == corpus
+
+
+def test_incremental_merges_equal_full_recount(corpus: str) -> None:
+    chunk_counts = Counter(split_chunks(corpus, GPT4_SPLIT_PATTERN))
+    expected = train_merges_by_recount(chunk_counts, 200)
+    assert list(train_merges(chunk_counts, 200).items()) == list(expected.items())
+
+
+def test_merges_without_split_equal_full_recount(corpus: str) -> None:
+    chunk_counts = Counter([corpus[:3000]])
+    assert list(train_merges(chunk_counts, 60).items()) == list(
+        train_merges_by_recount(chunk_counts, 60).items()
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="ab c\n", max_size=60), st.integers(1, 30))
+def test_merges_equal_full_recount_on_tie_heavy_texts(text: str, num_merges: int) -> None:
+    chunk_counts = Counter(split_chunks(text, GPT4_SPLIT_PATTERN))
+    expected = train_merges_by_recount(chunk_counts, num_merges)
+    assert list(train_merges(chunk_counts, num_merges).items()) == list(expected.items())
+
+
+def test_training_stops_when_pairs_run_out() -> None:
+    tokenizer = BPETokenizer.train("ab", vocab_size=300)
+    assert tokenizer.merges == {(97, 98): 256}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text())
+def test_round_trip_is_exact_on_any_unicode(
+    tokenizer: BPETokenizer, tokenizer_without_split, text: str
+) -> None:
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+    assert tokenizer_without_split.decode(tokenizer_without_split.encode(text)) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=20), st.sampled_from(SPECIALS)), max_size=8))
+def test_round_trip_with_special_tokens(tokenizer_with_specials: BPETokenizer, parts: list[str]) -> None:
+    text = "".join(parts)
+    ids = tokenizer_with_specials.encode(text)
+    assert tokenizer_with_specials.decode(ids) == text
+
+
+def test_special_tokens_get_their_own_ids(tokenizer_with_specials: BPETokenizer) -> None:
+    end, end_of_text = (
+        tokenizer_with_specials.special_tokens["<|end|>"],
+        tokenizer_with_specials.special_tokens[SPECIALS[0]],
+    )
+    assert end_of_text == 256 + len(tokenizer_with_specials.merges)
+    assert tokenizer_with_specials.vocab_size == 256 + 100
+    ids = tokenizer_with_specials.encode("hi<|endoftext|>there<|end|>")
+    assert end_of_text in ids and end in ids
+    assert all(i < end_of_text for i in tokenizer_with_specials.encode("<|endoftex|>"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=CODE_ALPHABET))
+def test_fast_encode_equals_naive_encode(tokenizer: BPETokenizer, text: str) -> None:
+    assert tokenizer.encode(text) == tokenizer.encode_naive(text)
+
+
+def test_fast_encode_equals_naive_encode_on_the_corpus(tokenizer: BPETokenizer, corpus: str) -> None:
+    tokenizer.clear_cache()
+    assert tokenizer.encode(corpus[:5000]) == tokenizer.encode_naive(corpus[:5000])
+
+
+def test_save_and_load_give_the_same_tokenizer(
+    tokenizer_with_specials: BPETokenizer, tmp_path, corpus: str
+) -> None:
+    path = tmp_path / "bpe.json"
+    tokenizer_with_specials.save(path)
+    loaded = BPETokenizer.load(path)
+    assert loaded.merges == tokenizer_with_specials.merges
+    assert loaded.special_tokens == tokenizer_with_specials.special_tokens
+    assert loaded.encode(corpus[:2000] + "<|end|>") == tokenizer_with_specials.encode(
+        corpus[:2000] + "<|end|>"
+    )
+
+
+def test_too_small_a_vocabulary_is_refused() -> None:
+    with pytest.raises(ValueError, match="vocab_size"):
+        BPETokenizer.train("text", vocab_size=256, special_tokens=["<|end|>"])
