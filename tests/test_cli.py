@@ -79,6 +79,7 @@ def test_run_runs_report_sample(dlp):
         ),
         (("run", "l2", "--data", "real"), "names.txt not found"),
         (("run", "r4"), "planned but not implemented"),
+        (("run", "l1", "--device", "mps"), "this machine has no mps device"),
         (("report", "nope"), "no run 'nope'"),
         (("run", "--resume", "nope"), "no run 'nope'"),
     ],

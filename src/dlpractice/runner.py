@@ -217,6 +217,7 @@ def start_run(
     cfg = build_config(module.Config, module.PRESETS, preset, overrides)
     if data not in ("embedded", "real", "auto"):
         raise DlpError(f"--data must be embedded, real or auto, not {data!r}")
+    pick_device(device)  # a missing device fails here, before a run directory exists
     record = {
         "lab": module.LAB.id,
         "preset": preset,

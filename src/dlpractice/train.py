@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 
 from dlpractice.checkpoint import TrainState, capture_rng, restore_rng, save_checkpoint, save_weights
-from dlpractice.errors import RunInterrupted
+from dlpractice.errors import DlpError, RunInterrupted
 
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
@@ -110,8 +110,13 @@ def make_optimizer(model: torch.nn.Module, cfg: FitConfig) -> torch.optim.Optimi
 
 
 def pick_device(requested: str) -> str:
-    """'auto' -> cuda, then mps, then cpu."""
+    """'auto' -> cuda, then mps, then cpu. Asking for a device this machine lacks is a clear error."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if requested not in (*available, "auto"):
+        raise DlpError(f"unknown device {requested!r}; use auto, cpu, cuda or mps")
     if requested != "auto":
+        if not available[requested]:
+            raise DlpError(f"--device {requested} requested but this machine has no {requested} device")
         return requested
     if torch.cuda.is_available():
         return "cuda"
