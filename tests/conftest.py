@@ -12,6 +12,9 @@ import torch
 
 torch.set_num_threads(1)
 
+# `impl` (the implementation an exercise check grades) and the options `dlp check` uses.
+pytest_plugins = ["dlpractice.practice.pytest_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def dlp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

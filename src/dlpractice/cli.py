@@ -145,7 +145,7 @@ def run(
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu")] = Device.auto,
     seed: Annotated[int, typer.Option(help="seeds every random number generator")] = 1337,
     threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (default: $DLP_THREADS or all cores)")
+        int | None, typer.Option(help="torch CPU threads (default: $DLP_THREADS or 1)", min=1)
     ] = None,
     resume: Annotated[
         str | None, typer.Option(help="continue an interrupted run from its checkpoint")
@@ -257,6 +257,164 @@ def sample(
         raise DlpError(f"run {run_dir.name} has no trained weights yet ({record.get('status')})")
     for text in module.sample(run_dir, config_from_dict(module.Config, record["config"]), n, seed):
         console.print(text)
+
+
+def _practice_lab(name: str) -> str:
+    """A lab id that has exercises (practice works before a lab's runnable file lands, e.g. f5)."""
+    from dlpractice.practice.exercises import exercises_for
+    from dlpractice.registry import resolve_id
+
+    lab_id = resolve_id(name)
+    exercises_for(lab_id)
+    return lab_id
+
+
+@app.command()
+def practice(
+    lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")],
+    dir_: Annotated[
+        str | None, typer.Option("--dir", help="where to write the workspace (default: ./practice/<lab>)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="overwrite files you have edited")] = False,
+) -> None:
+    """Write a workspace where the lab's exercises are stubs for you to fill in."""
+    from pathlib import Path
+
+    from dlpractice.practice.exercises import exercises_for
+    from dlpractice.practice.progress import syllabus_progress
+    from dlpractice.practice.workspace import default_dir, write_workspace
+
+    lab_id = _practice_lab(lab)
+    directory = Path(dir_) if dir_ else default_dir(lab_id)
+    written = write_workspace(lab_id, directory, force)
+    table = Table("exercise", "where", "task", "points", title=f"practice {lab_id}: {directory}")
+    for exercise in exercises_for(lab_id):
+        table.add_row(
+            exercise.id, f"{exercise.path.name} · {exercise.function}", exercise.task, str(exercise.points)
+        )
+    console.print(table)
+    console.print(
+        f"wrote {len(written)} files; when ready: [bold]dlp check {lab_id}"
+        f"{'' if dir_ is None else f' --dir {dir_}'}[/]"
+    )
+    state = next(p for p in syllabus_progress() if p.id == lab_id)
+    if not state.unlocked:
+        console.print(f"[yellow]note:[/] {lab_id} unlocks when you pass {', '.join(state.requires)}")
+
+
+@app.command()
+def check(
+    lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")],
+    dir_: Annotated[
+        str | None, typer.Option("--dir", help="the workspace to grade (default: ./practice/<lab>)")
+    ] = None,
+    exercise: Annotated[str | None, typer.Option(help="grade only this exercise (e.g. l2.1)")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds allowed for each exercise's checks", min=1)] = 120.0,
+) -> None:
+    """Grade your workspace: each exercise's checks, a score out of 100 (pass at 70)."""
+    import json
+    from pathlib import Path
+
+    from dlpractice.practice.checker import PASS_MARK, check_workspace
+    from dlpractice.practice.progress import record_check
+    from dlpractice.practice.workspace import default_dir
+
+    lab_id = _practice_lab(lab)
+    directory = Path(dir_) if dir_ else default_dir(lab_id)
+    result = check_workspace(lab_id, directory, exercise, timeout)
+    record_check(result)
+    if json_:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        table = Table(
+            "exercise", "passed", "points", "first failure", "hint", title=f"check {lab_id}: {directory}"
+        )
+        for row in result.results:
+            mark = "[green]yes[/]" if row.passed else "[red]no[/]"
+            points = f"{row.points if row.passed else 0}/{row.points}"
+            table.add_row(row.id, mark, points, row.failure or "—", row.hint or "—")
+        console.print(table)
+        if result.partial:
+            console.print(
+                f"exercise {exercise}: {'passed' if result.passed else 'not passed'} "
+                "(a lab score needs a full check: drop --exercise)"
+            )
+        else:
+            verdict = "[green]passed[/]" if result.passed else f"[red]not passed[/] (pass at {PASS_MARK:.0f})"
+            console.print(f"score {result.score:.0f}/100 → {verdict}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def progress(
+    all_: Annotated[bool, typer.Option("--all", help="show every lab, locked or planned too")] = False,
+    reset: Annotated[bool, typer.Option(help="forget every recorded check (asks first)")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before --reset")] = False,
+) -> None:
+    """The syllabus with your best score per lab, what is passed and what is unlocked."""
+    from dlpractice.practice.checker import PASS_MARK
+    from dlpractice.practice.progress import db_path, syllabus_progress
+    from dlpractice.practice.progress import reset as reset_progress
+    from dlpractice.registry import TRACKS
+
+    if reset:
+        if not yes and not typer.confirm(f"Forget all your progress in {db_path()}?", default=False):
+            console.print("nothing changed")
+            return
+        reset_progress()
+        console.print("progress reset")
+        return
+    labs = syllabus_progress()
+    tree = Tree(f"[bold]your progress[/] (pass at {PASS_MARK:.0f}/100)")
+    hidden = 0
+    for track, title in TRACKS.items():
+        shown = [lab for lab in labs if lab.track == track and (all_ or (lab.exercises and lab.unlocked))]
+        hidden += sum(1 for lab in labs if lab.track == track) - len(shown)
+        if not shown:
+            continue
+        branch = tree.add(f"[bold]{title}[/]")
+        for lab in shown:
+            branch.add(_progress_line(lab))
+    console.print(tree)
+    passed = sum(lab.passed for lab in labs)
+    console.print(
+        f"{passed} of {sum(1 for lab in labs if lab.exercises)} practice labs passed"
+        + ("" if all_ or not hidden else f" · {hidden} locked or planned labs hidden (--all shows them)")
+    )
+
+
+def _progress_line(lab) -> str:
+    line = f"{lab.id:4} {lab.slug:26}"
+    if not lab.exercises:
+        return line + (" [dim]no exercises yet[/]" if lab.implemented else " [dim]planned[/]")
+    score = "—" if lab.best is None else f"{lab.best:.0f}"
+    state = "[green]passed[/]" if lab.passed else ("open" if lab.unlocked else "[dim]locked[/]")
+    line += f" {state} · best {score} · {lab.exercises} exercises"
+    if not lab.unlocked:
+        line += f" · needs {', '.join(lab.requires)}"
+    return line
+
+
+@app.command()
+def notebook(
+    lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")],
+    out: Annotated[
+        str | None, typer.Option(help="the .ipynb to write (default: ./<id>-<slug>.ipynb)")
+    ] = None,
+    preset: Annotated[Preset, typer.Option(help="the preset the notebook runs")] = Preset.smoke,
+) -> None:
+    """Write the lab as a Jupyter notebook that runs top to bottom."""
+    from pathlib import Path
+
+    from dlpractice.practice.notebook import write_notebook
+    from dlpractice.registry import load_lab
+
+    module = load_lab(lab)
+    path = Path(out) if out else Path(f"{module.LAB.id}-{module.LAB.slug}.ipynb")
+    write_notebook(module, path, preset.value)
+    console.print(f"notebook: {path} (open it with `jupyter lab {path}`)")
 
 
 def main() -> None:

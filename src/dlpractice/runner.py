@@ -148,10 +148,16 @@ def seed_everything(seed: int) -> None:
 
 
 def default_threads() -> int:
-    """$DLP_THREADS, else the cores this process may use."""
-    if os.environ.get("DLP_THREADS"):
-        return int(os.environ["DLP_THREADS"])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """$DLP_THREADS, else 1.
+
+    One thread by default, not one per core: the same command must give the same numbers (the thread
+    count changes float summation order), and on a busy 2-core machine two threads trained the small
+    makemore nets 5-17x slower than one (OpenMP threads spin-waiting). Large models: pass --threads.
+    """
+    text = os.environ.get("DLP_THREADS", "1")
+    if not text.isdigit() or int(text) < 1:
+        raise DlpError(f"DLP_THREADS must be a positive integer, not {text!r}")
+    return int(text)
 
 
 def git_commit() -> str:

@@ -13,14 +13,19 @@ PROSE = (
 ) * 20
 
 
-@pytest.fixture
-def stub():
-    """What practice mode leaves in place of an exercise."""
+class Stub:
+    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
 
-    def not_implemented(*args, **kwargs):
+    def __call__(self, *args, **kwargs):
         raise NotImplementedError("exercise")
 
-    return not_implemented
+    def __getattr__(self, name: str) -> Stub:
+        return self
+
+
+@pytest.fixture
+def stub() -> Stub:
+    return Stub()
 
 
 @pytest.fixture(scope="session")

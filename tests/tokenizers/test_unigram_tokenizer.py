@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlpractice.tokenizers import unigram
 from dlpractice.tokenizers.unigram import (
     SPACE,
     UNK_SURFACE,
@@ -59,14 +58,13 @@ def tokenizer(training_text: str) -> UnigramTokenizer:
 
 
 @pytest.mark.exercise("n2.3")
-@pytest.mark.parametrize("viterbi", [unigram.viterbi])
 @settings(max_examples=150, deadline=None)
 @given(
     word=st.text(alphabet="abc▁d", min_size=1, max_size=8),
     logp=st.dictionaries(st.text(alphabet="abc▁", min_size=1, max_size=3), st.floats(-12, -0.1), min_size=1),
 )
-def test_viterbi_finds_the_best_segmentation(viterbi, word: str, logp: dict[str, float]) -> None:
-    assert_best_segmentation(viterbi, word, logp)
+def test_viterbi_finds_the_best_segmentation(impl, word: str, logp: dict[str, float]) -> None:
+    assert_best_segmentation(impl.viterbi, word, logp)
 
 
 def assert_best_segmentation(viterbi, word: str, logp: dict[str, float]) -> None:

@@ -23,14 +23,9 @@ def tokenizer(corpus: str) -> WordPieceTokenizer:
     return WordPieceTokenizer.train(corpus[:6000], vocab_size=300)
 
 
-def tokenize_word_method(vocab: dict[str, int]):
-    return WordPieceTokenizer(vocab).tokenize_word
-
-
 @pytest.mark.exercise("n2.4")
-@pytest.mark.parametrize("make_tokenize_word", [tokenize_word_method])
-def test_greedy_longest_match_first(make_tokenize_word) -> None:
-    tokenize_word = make_tokenize_word(SMALL_VOCAB)
+def test_greedy_longest_match_first(impl) -> None:
+    tokenize_word = impl.WordPieceTokenizer(SMALL_VOCAB).tokenize_word
     assert tokenize_word("unaffable") == ["un", "##aff", "##able"]
     assert tokenize_word("un") == ["un"]
     assert tokenize_word("ab") == ["a", "##b"]
@@ -40,7 +35,7 @@ def test_greedy_longest_match_first(make_tokenize_word) -> None:
 
 def test_the_greedy_check_fails_on_the_stub(stub) -> None:
     with pytest.raises(NotImplementedError):
-        test_greedy_longest_match_first(lambda vocab: stub)
+        test_greedy_longest_match_first(stub)
 
 
 def test_the_likelihood_score_prefers_pairs_whose_parts_are_rare() -> None:

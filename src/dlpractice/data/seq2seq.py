@@ -1,0 +1,181 @@
+"""Generated sequence-to-sequence tasks for labs n4 and n5: reverse, sort, add, date normalisation.
+
+Every example is characters in, characters out: the source starts with a task token (one model learns
+all four tasks) and ends with </s>; the target starts with <s> and ends with </s>. Sources of the
+evaluation splits never occur in training. `test_long` holds reverse and sort at lengths beyond the
+training range (up to +20 %), to measure length generalisation. Everything is generated from a fixed
+seed: there is no download and no "real" version of these tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+SPECIALS = ("<pad>", "<s>", "</s>")
+TASKS = ("reverse", "sort", "add", "date")
+CHARS = "0123456789abcdefghijklmnopqrstuvwxyz +-/,"
+PAD, BOS, EOS = 0, 1, 2
+VOCAB = [*SPECIALS, *(f"<{t}>" for t in TASKS), *CHARS]
+INDEX = {token: i for i, token in enumerate(VOCAB)}
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d/%m/%Y", "%b %d %Y", "%A %d %B %Y", "%d.%m.%y")
+
+
+def make_example(task: str, length: int, rng: random.Random) -> tuple[str, str]:
+    """One (source, target) pair; `length` is the number of symbols for reverse/sort, digits for add."""
+    if task in ("reverse", "sort"):
+        text = "".join(rng.choice(LETTERS) for _ in range(length))
+        return text, text[::-1] if task == "reverse" else "".join(sorted(text))
+    if task == "add":
+        a, b = (rng.randrange(10 ** rng.randint(1, length)) for _ in range(2))
+        return f"{a}+{b}", str(a + b)
+    if task == "date":
+        day = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(100 * 365))
+        text = day.strftime(rng.choice(DATE_FORMATS)).lower().replace(".", "/")
+        return text, day.isoformat()
+    raise ValueError(f"unknown task {task!r}")
+
+
+def encode(task: str, source: str, target: str) -> tuple[list[int], list[int]]:
+    return [INDEX[f"<{task}>"], *(INDEX[c] for c in source), EOS], [BOS, *(INDEX[c] for c in target), EOS]
+
+
+def decode(ids: list[int]) -> str:
+    """Characters of an id sequence, stopping at </s> and skipping other specials."""
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i >= len(SPECIALS) + len(TASKS):
+            out.append(VOCAB[i])
+    return "".join(out)
+
+
+@dataclass
+class Example:
+    task: str
+    source: str
+    target: str
+    src: list[int]
+    tgt: list[int]
+
+
+def collate(examples: list[Example]) -> tuple[torch.Tensor, ...]:
+    """Padded (src (B, S), src_len (B,), tgt_in (B, T), tgt_out (B, T)); tgt_out is tgt_in shifted by one."""
+    s, t = max(len(e.src) for e in examples), max(len(e.tgt) for e in examples)
+    src = torch.full((len(examples), s), PAD)
+    tgt = torch.full((len(examples), t), PAD)
+    for i, e in enumerate(examples):
+        src[i, : len(e.src)] = torch.tensor(e.src)
+        tgt[i, : len(e.tgt)] = torch.tensor(e.tgt)
+    src_len = torch.tensor([len(e.src) for e in examples])
+    return src, src_len, tgt[:, :-1], tgt[:, 1:]
+
+
+class Seq2SeqTasks:
+    """The splits, and the batches fit() draws: (src, src_len, tgt_in, targets)."""
+
+    def __init__(
+        self,
+        tasks: tuple[str, ...] = TASKS,
+        n_train: int = 20000,
+        n_eval: int = 200,
+        min_len: int = 1,
+        max_len: int = 20,
+        add_digits: int = 4,
+        seed: int = 1234,
+        eval_batch_size: int = 500,
+    ):
+        rng = random.Random(seed)
+        self.tasks, self.max_len, self.eval_batch_size = tasks, max_len, eval_batch_size
+        self.long_range = (max_len + 1, max(max_len + 1, math.ceil(1.2 * max_len)))
+
+        def draw(task: str, n: int, lo: int, hi: int, exclude: set[str]) -> list[Example]:
+            out, tries = [], 0
+            while len(out) < n and tries < 50 * n:
+                tries += 1
+                length = add_digits if task == "add" else rng.randint(lo, hi)
+                source, target = make_example(task, length, rng)
+                if (task, source) not in exclude:
+                    exclude.add((task, source))
+                    out.append(Example(task, source, target, *encode(task, source, target)))
+            return out
+
+        held_out: set = set()
+        self.splits: dict[str, list[Example]] = {"val": [], "test": [], "test_long": [], "train": []}
+        for task in tasks:
+            for split in ("val", "test"):
+                self.splits[split] += draw(task, n_eval, min_len, max_len, held_out)
+            if task in ("reverse", "sort"):
+                self.splits["test_long"] += draw(task, n_eval, *self.long_range, held_out)
+        seen = set(held_out)
+        per_task = n_train // len(tasks)
+        for task in tasks:
+            self.splits["train"] += draw(task, per_task, min_len, max_len, seen)
+
+    def describe(self) -> dict[str, str | int]:
+        return {
+            "data_source": "embedded",
+            "data_origin": "generated seq2seq tasks (dlpractice.data.seq2seq)",
+            "tasks": ",".join(self.tasks),
+            "train_lengths": f"1-{self.max_len}",
+            "long_lengths": f"{self.long_range[0]}-{self.long_range[1]}",
+            **{f"n_{split}": len(examples) for split, examples in self.splits.items()},
+        }
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        train = self.splits["train"]
+        index = torch.randint(len(train), (batch_size,), generator=generator).tolist()
+        return collate([train[i] for i in index])
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
+        examples = self.splits[split]
+        for start in range(0, len(examples), self.eval_batch_size):
+            yield collate(examples[start : start + self.eval_batch_size])
+
+
+# Plumbing shared by the seq2seq labs: a second model in the same run, and the results table.
+
+
+class PrefixedTracker:
+    """The run's tracker with a prefix on every metric, for a second model trained in the same run."""
+
+    def __init__(self, tracker, prefix: str):
+        self.tracker, self.prefix = tracker, prefix
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(step, {self.prefix + k: v for k, v in metrics.items()})
+
+    def flush(self) -> None:
+        self.tracker.flush()
+
+
+def side_context(ctx: Any, name: str) -> Any:
+    """A context for a comparison model: its own folder and metric names, never resumed."""
+    folder = ctx.run_dir / name
+    folder.mkdir(exist_ok=True)
+    return replace(ctx, run_dir=folder, resume=None, tracker=PrefixedTracker(ctx.tracker, f"{name}_"))
+
+
+def exact_match_table(rows: dict[str, dict], tasks: tuple[str, ...]) -> str:
+    """Markdown: one row per model, exact match per task (greedy / beam), then the longer lengths."""
+    head = (
+        ["model", "params", "train s"] + [f"{t} greedy/beam" for t in tasks] + ["reverse +20 %", "sort +20 %"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        s = row["scores"]
+        cells = [name, f"{row['params']:,}", f"{row['seconds']:.0f}"]
+        cells += [f"{s['test'][t]:.1%} / {s['test_beam'][t]:.1%}" for t in tasks]
+        cells += [
+            f"{s['long'][t]:.1%} / {s['long_beam'][t]:.1%}" for t in ("reverse", "sort") if t in s["long"]
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""F6 · Capacity and regularisation: under- and over-fitting, then what fights over-fitting.
+
+To make over-fitting visible on the small digits set, models train on a subset of the training split
+(`train_subset` images). First a width sweep and a depth sweep of an MLP (train and validation error at the
+end of training against capacity: too small under-fits, large ones drive the train error to zero
+while the validation error stops improving). Then one large MLP trained with each remedy alone:
+dropout, weight decay (AdamW), BatchNorm, LayerNorm, early stopping (patience on the validation error,
+best weights restored) and augmentation (random 1-pixel shifts of the 8x8 images); the validation
+error curves are drawn and the test accuracy tabulated. Simplified: one seed, the 1,797 digits only
+(no MNIST here), hyper-parameters of each remedy picked once by hand (lab f8 searches them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import torch
+
+from dlpractice.data.digits import load_digits
+from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
+from dlpractice.registry import Lab
+
+LAB = Lab(
+    id="f6",
+    slug="capacity",
+    track="foundations",
+    title="Capacity, regularisation and normalisation",
+    requires=("f3",),
+    data=("digits",),
+    metric="best_test_accuracy",
+    goal="max",
+    bar=None,
+)
+
+
+@dataclass
+class Config:
+    train_subset: int = 300  # training images used (of 1,078): few enough to over-fit
+    widths: tuple[int, ...] = (2, 8, 32, 128, 512)
+    depths: tuple[int, ...] = (1, 2, 4, 8)
+    width: int = 256  # the large model the remedies are applied to
+    depth: int = 2
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    eval_every: int = 100
+    dropout: float = 0.5
+    weight_decay: float = 0.5
+    patience: int = 3  # evaluations without a better val error
+
+
+PRESETS = {
+    "smoke": {"widths": (4, 64), "depths": (1, 3), "width": 64, "steps": 60, "eval_every": 20},
+    "quick": {},
+    "full": {"steps": 3000, "eval_every": 100},
+}
+
+
+def shift_images(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Augmentation: move each (flattened 8x8) image by up to one pixel in each direction, zero-filled."""
+    # BEGIN EXERCISE f6.1: shift each image by dy, dx in {-1, 0, 1}, padding with zeros (no wrap-around)
+    images = torch.nn.functional.pad(x.reshape(-1, 8, 8), (1, 1, 1, 1))  # (B, 10, 10)
+    dy, dx = torch.randint(0, 3, (2, len(x)), generator=generator)
+    out = torch.stack([img[i : i + 8, j : j + 8] for img, i, j in zip(images, dy, dx)])  # (B, 8, 8)
+    return out.reshape(len(x), 64)
+    # END EXERCISE
+
+
+def run(cfg: Config, ctx) -> dict[str, float]:
+    digits = load_digits(ctx.data)
+    ctx.record_data({**digits.describe(), "train_subset": cfg.train_subset})
+    splits = {
+        s: to_torch(getattr(digits, f"x_{s}"), getattr(digits, f"y_{s}")) for s in ("train", "val", "test")
+    }
+    splits["train"] = tuple(t[: cfg.train_subset] for t in splits["train"])
+
+    def train(seed_offset: int = 0, **options) -> tuple[MLP, list[dict[str, float]]]:
+        torch.manual_seed(ctx.seed + seed_offset)
+        model_keys = ("width", "depth", "norm", "dropout")
+        model = MLP(
+            64,
+            10,
+            **{
+                "width": cfg.width,
+                "depth": cfg.depth,
+                **{k: v for k, v in options.items() if k in model_keys},
+            },
+        )
+        fit_options = {k: v for k, v in options.items() if k not in model_keys}
+        history = train_classifier(
+            model,
+            splits,
+            cfg.steps,
+            cfg.batch_size,
+            cfg.lr,
+            seed=ctx.seed,
+            eval_every=cfg.eval_every,
+            **fit_options,
+        )
+        return model, history.evals
+
+    metrics: dict[str, float] = {}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    total = len(cfg.widths) + len(cfg.depths) + 7
+    with ctx.progress(total=total) as bar:
+        done = 0
+        for ax, name, values in ((axes[0], "width", cfg.widths), (axes[1], "depth", cfg.depths)):
+            finals = []
+            for value in values:
+                _, evals = train(**{name: value})
+                finals.append(evals[-1])
+                done += 1
+                bar.update(done, loss=evals[-1]["train_error"], val=evals[-1]["val_error"])
+            ax.plot(values, [e["train_error"] for e in finals], "o-", label="train error")
+            ax.plot(values, [e["val_error"] for e in finals], "s-", label="val error")
+            ax.set(xscale="log", xlabel=name, title=f"{name} sweep", ylabel="error rate")
+            ax.legend()
+            metrics[f"{name}_sweep_best_val_error"] = min(e["val_error"] for e in finals)
+        ctx.figure("width_depth", fig, "Width and depth sweeps: train and validation error")
+
+        variants = {
+            "baseline": {},
+            f"dropout {cfg.dropout:g}": {"dropout": cfg.dropout},
+            f"weight decay {cfg.weight_decay:g}": {"weight_decay": cfg.weight_decay},
+            "BatchNorm": {"norm": "batch"},
+            "LayerNorm": {"norm": "layer"},
+            f"early stopping (patience {cfg.patience})": {"patience": cfg.patience},
+            "augmentation (1-pixel shifts)": {"augment": shift_images},
+        }
+        fig, ax = plt.subplots(figsize=(7, 4))
+        rows = []
+        for name, options in variants.items():
+            model, evals = train(**options)
+            accuracy = 1 - error_rate(model, *splits["test"])
+            key = name.split()[0].lower()
+            metrics[f"{key}_test_accuracy"] = accuracy
+            ax.plot([e["step"] for e in evals], [e["val_error"] for e in evals], label=name)
+            gap = evals[-1]["val_error"] - evals[-1]["train_error"]
+            rows.append(
+                f"| {name} | {evals[-1]['train_error']:.3f} | {evals[-1]['val_error']:.3f} | {gap:.3f} | "
+                f"{accuracy:.3f} | {evals[-1]['step']} |"
+            )
+            done += 1
+            bar.update(done, loss=evals[-1]["train_error"], val=evals[-1]["val_error"])
+    ax.set(
+        xlabel="step",
+        ylabel="val error",
+        title=f"remedies, {cfg.width}x{cfg.depth} MLP, {cfg.train_subset} images",
+    )
+    ax.legend(fontsize=7)
+    ctx.figure("regularisation", fig, "Validation error with each remedy")
+    ctx.section(
+        "Remedies (one at a time)",
+        "| variant | train error | val error | gap | test accuracy | steps |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows),
+    )
+    metrics["best_test_accuracy"] = max(v for k, v in metrics.items() if k.endswith("_test_accuracy"))
+    return metrics

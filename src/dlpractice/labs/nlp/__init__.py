@@ -1,0 +1,1 @@
+"""Track N: NLP with Transformers and Hugging Face."""

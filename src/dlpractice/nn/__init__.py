@@ -1,0 +1,1 @@
+"""Torch building blocks used by three or more labs."""

@@ -1,0 +1,156 @@
+"""Labs n2-n5: each smoke preset runs end to end; the seq2seq decoders and tasks behave."""
+
+import random
+
+import pytest
+import torch
+
+from dlpractice.data import seq2seq
+from dlpractice.errors import DlpError
+from dlpractice.labs.nlp import n4_transformer_from_scratch as n4
+from dlpractice.labs.nlp import n5_rnn_seq2seq as n5
+from dlpractice.runner import start_run
+
+
+def figures_of(outcome) -> set[str]:
+    return {p.stem for p in (outcome.run_dir / "figures").glob("*.png")}
+
+
+def test_n2_smoke() -> None:
+    outcome = start_run("n2", "smoke", data="embedded")
+    m = outcome.metrics
+    assert m["round_trip_exact"] == 1.0 and m["bpe_train_seconds"] > 0 and m["bpe_encode_mb_per_s"] > 0
+    assert m["hf_bpe_train_seconds"] > 0 and 0.5 < m["bpe_vocab_jaccard"] <= 1.0
+    assert m["recommended_vocab"] in (256, 300, 400)
+    assert figures_of(outcome) == {"comparison", "vocab_sweep"}
+    assert (
+        outcome.record["data_source"] == "embedded" and "stdlib" in outcome.record["data_info"]["data_origin"]
+    )
+    assert "| ours-bpe |" in outcome.report.read_text()
+
+
+def test_n2_real_text_missing_is_one_line_error(tmp_path) -> None:
+    with pytest.raises(DlpError, match="taylorswift.txt not found.*put https://"):
+        start_run("n2", "smoke", data="real", data_dir=str(tmp_path))
+
+
+def test_n3_smoke() -> None:
+    outcome = start_run("n3", "smoke", data="embedded")
+    m = outcome.metrics
+    assert m["max_abs_diff_sdpa"] < 1e-5 and m["max_abs_diff_mha"] < 1e-5 and outcome.met
+    assert m["toy_exact_match"] > 0.9  # one attention layer learns to reverse
+    assert figures_of(outcome) == {"loss", "positions", "masks", "attention_map"}
+
+
+def test_n4_smoke() -> None:
+    outcome = start_run("n4", "smoke", ("steps=30",), data="real")  # generated tasks whatever --data says
+    m = outcome.metrics
+    assert outcome.record["data_source"] == "embedded"
+    assert m["params"] == m["torch_params"]  # ours and nn.Transformer have the same size
+    assert {"test_reverse", "long_beam_sort", "torch_test_date", "generalisation_gap"} <= set(m)
+    assert figures_of(outcome) == {"loss", "attention"}
+    assert "| nn.Transformer |" in outcome.report.read_text()
+
+
+def test_n5_smoke() -> None:
+    outcome = start_run("n5", "smoke", ("steps=20",), data="embedded")
+    assert {"gru_bahdanau_test_sort", "lstm_luong_long_reverse", "lstm_luong_params"} <= set(outcome.metrics)
+    assert "| lstm-luong |" in outcome.report.read_text()
+
+
+def test_tasks_are_right_and_held_out() -> None:
+    rng = random.Random(0)
+    assert (
+        seq2seq.make_example("reverse", 4, rng)[1]
+        == seq2seq.make_example("reverse", 4, random.Random(0))[0][::-1]
+    )
+    source, target = seq2seq.make_example("add", 3, rng)
+    assert int(target) == sum(map(int, source.split("+")))
+    data = seq2seq.Seq2SeqTasks(n_train=400, n_eval=10, max_len=5)
+    train = {(e.task, e.source) for e in data.splits["train"]}
+    assert not train & {(e.task, e.source) for e in data.splits["test"] + data.splits["test_long"]}
+    assert {len(e.source) for e in data.splits["test_long"]} <= {6}
+    src, src_len, tgt_in, tgt_out = next(data.eval_batches("test"))
+    assert (tgt_in[:, 1:] == tgt_out[:, :-1]).all() and src_len.max() == src.size(1)
+    assert seq2seq.decode(data.splits["test"][0].tgt[1:]) == data.splits["test"][0].target
+
+
+class Oracle(torch.nn.Module):
+    """A 'model' that knows the answer: next token = target[len(prefix)], with a runner-up."""
+
+    def __init__(self, answers: torch.Tensor, vocab: int = 10):
+        super().__init__()
+        self.answers, self.vocab, self.w = answers, vocab, torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, src, src_len):
+        return (self.answers[src[:, 0]],)
+
+    def next_logits(self, state, prefix):
+        logits = torch.zeros(len(prefix), self.vocab)
+        step = prefix.size(1) - 1
+        logits[torch.arange(len(prefix)), state[0][:, min(step, state[0].size(1) - 1)]] = 5.0
+        return logits
+
+
+def test_greedy_and_beam_follow_the_best_path() -> None:
+    answers = torch.tensor([[5, 6, seq2seq.EOS], [7, seq2seq.EOS, 0]])
+    oracle, src = Oracle(answers), torch.tensor([[0], [1]])
+    greedy = n4.greedy_decode(oracle, src, torch.tensor([1, 1]), 5)
+    beam = n4.beam_decode(oracle, src, torch.tensor([1, 1]), 5, beam=3)
+    for ids in (greedy, beam):
+        assert ids[0, :4].tolist() == [seq2seq.BOS, 5, 6, seq2seq.EOS]
+        assert ids[1, :3].tolist() == [seq2seq.BOS, 7, seq2seq.EOS]
+
+
+@pytest.mark.parametrize("variant", ["gru-bahdanau", "lstm-luong"])
+def test_rnn_decoding_by_prefix_matches_teacher_forcing(variant: str) -> None:
+    cfg = n5.Config(n_embd=8, n_hidden=16)
+    model = n5.Seq2SeqRNN(*variant.split("-"), cfg).eval()
+    data = seq2seq.Seq2SeqTasks(n_train=40, n_eval=4, max_len=5)
+    src, src_len, tgt_in, _ = next(data.eval_batches("test"))
+    with torch.no_grad():
+        full, _ = model(src, src_len, tgt_in)
+        state = model.encode(src, src_len)
+        torch.testing.assert_close(model.next_logits(state, tgt_in[:, :3]), full[:, 2])
+    shuffled = torch.randperm(len(src))  # packing: padding never changes a sequence's encoding
+    with torch.no_grad():
+        again, _ = model(src[shuffled, : src_len.max() + 3].contiguous(), src_len[shuffled], tgt_in[shuffled])
+    torch.testing.assert_close(again, full[shuffled], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.exercise("n5.1")
+@pytest.mark.parametrize("variant", ["gru-bahdanau", "lstm-luong", "gru-luong", "lstm-bahdanau"])
+def test_decoder_steps_match_a_hand_computation(impl, variant: str) -> None:
+    """run_decoder over a tiny model equals the equations written out here, step by step."""
+    torch.manual_seed(0)
+    cell, attention = variant.split("-")
+    model = impl.Seq2SeqRNN(cell, attention, impl.Config(n_embd=4, n_hidden=6), vocab=7).eval()
+    memory, h = torch.randn(2, 5, 6), torch.randn(2, 6)  # (B, S, H), (B, H)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    tokens = torch.randint(1, 7, (2, 4))  # (B, T)
+    with torch.no_grad():
+        logits = model.run_decoder((memory, mask, h, torch.zeros_like(h)), tokens)  # (B, T, V)
+
+    def attend(scores: torch.Tensor) -> torch.Tensor:  # scores (B, S) -> context (B, H)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
+        return torch.einsum("bs,bsh->bh", weights, memory)
+
+    c, feed, expected = torch.zeros_like(h), torch.zeros_like(h), []
+    with torch.no_grad():
+        for t in range(tokens.size(1)):
+            x = model.embed.weight[tokens[:, t]]  # (B, E)
+            if attention == "bahdanau":  # additive, with the previous state
+                q = h @ model.w_query.weight.T
+                feed = attend(torch.tanh(q[:, None] + memory) @ model.v.weight[0])
+            if cell == "lstm":
+                h, c = model.cell(torch.cat([x, feed], -1), (h, c))
+            else:
+                h = model.cell(torch.cat([x, feed], -1), h)
+            if attention == "bahdanau":
+                expected.append(torch.cat([h, feed, x], -1) @ model.out.weight.T + model.out.bias)
+            else:  # "general", with the new state; h~ = tanh(W [context; h]) is fed to the next step
+                context = attend(torch.einsum("bsh,bh->bs", memory, h @ model.w_score.weight.T))
+                combine = model.w_combine
+                feed = torch.tanh(torch.cat([context, h], -1) @ combine.weight.T + combine.bias)
+                expected.append(feed @ model.out.weight.T + model.out.bias)
+    torch.testing.assert_close(logits, torch.stack(expected, 1))

@@ -1,0 +1,214 @@
+"""The l3-l7 models: written-out recurrent cells equal nn.RNN/LSTM/GRU, attention is causal, shapes hold."""
+
+import pytest
+import torch
+
+import dlpractice.models.makemore as makemore
+from dlpractice.models.makemore import (
+    FlattenConsecutive,
+    RecurrentLM,
+    SeqBatchNorm,
+    Transformer,
+    WaveNet,
+    copy_recurrent_weights,
+    generate,
+    left_align,
+    name_sequences,
+)
+
+
+class Stub:
+    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError("exercise")
+
+    def __getattr__(self, name: str) -> "Stub":
+        return self
+
+
+def cell_matches_torch(impl, cell: str) -> None:
+    """Unroll the written-out cell over a batch and compare with nn.* given the same weights."""
+    torch.manual_seed(0)
+    cell_cls = getattr(impl, f"{cell.upper()}Cell")
+    torch_cls = getattr(torch.nn, cell.upper())
+    reference = torch_cls(5, 7, num_layers=1, batch_first=True)
+    ours = cell_cls(5, 7)
+    ours.load_state_dict({k.removesuffix("_l0"): v for k, v in reference.state_dict().items()})
+    x = torch.randn(3, 6, 5)  # (B, T, E)
+    expected, _ = reference(x)  # (B, T, H)
+    state = ours.init_state(3, x.device)
+    outs = []
+    for t in range(6):
+        h, state, _ = ours.step(x[:, t], state)
+        outs.append(h)
+    torch.testing.assert_close(torch.stack(outs, 1), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.exercise("l4.1")
+def test_rnn_cell_matches_torch(impl):
+    cell_matches_torch(impl, "rnn")
+
+
+@pytest.mark.exercise("l5.1")
+def test_lstm_cell_matches_torch(impl):
+    cell_matches_torch(impl, "lstm")
+
+
+@pytest.mark.exercise("l6.1")
+def test_gru_cell_matches_torch(impl):
+    cell_matches_torch(impl, "gru")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_stub_fails_the_cell_check(cell):
+    with pytest.raises(NotImplementedError):
+        cell_matches_torch(Stub(), cell)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_two_layer_models_agree_and_gradients_too(cell):
+    torch.manual_seed(1)
+    ours = RecurrentLM(27, 16, 8, 12, cell, n_layer=2, use_torch=False)
+    theirs = RecurrentLM(27, 16, 8, 12, cell, n_layer=2, use_torch=True)
+    copy_recurrent_weights(ours, theirs)
+    x, y = name_sequences([[1, 2, 3], [4, 5, 6, 7, 8]], 16)
+    (logits_a, loss_a), (logits_b, loss_b) = ours(x, y), theirs(x, y)
+    torch.testing.assert_close(logits_a, logits_b, atol=1e-5, rtol=0)
+    loss_a.backward()
+    loss_b.backward()
+    torch.testing.assert_close(ours.cells[1].weight_hh.grad, theirs.rnn.weight_hh_l1.grad, atol=1e-5, rtol=0)
+
+
+def test_copy_recurrent_weights_round_trips():
+    a = RecurrentLM(27, 16, 8, 12, "lstm", use_torch=True)
+    b = RecurrentLM(27, 16, 8, 12, "lstm", use_torch=False)
+    c = RecurrentLM(27, 16, 8, 12, "lstm", use_torch=True)
+    copy_recurrent_weights(a, b)
+    copy_recurrent_weights(b, c)
+    for (name, p), q in zip(a.state_dict().items(), c.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_left_align_reads_windows_from_their_start():
+    windows = torch.tensor([[0, 0, 0, 5, 6], [0, 0, 0, 0, 0], [0, 1, 2, 3, 4], [7, 1, 2, 3, 4]])
+    aligned, last = left_align(windows)
+    assert aligned.tolist() == [[0, 5, 6, 0, 0], [0, 0, 0, 0, 0], [0, 1, 2, 3, 4], [7, 1, 2, 3, 4]]
+    assert last.tolist() == [2, 0, 4, 4]
+
+
+def test_name_sequences_pads_and_cuts():
+    x, y = name_sequences([[5, 6], [1, 2, 3, 4, 5]], 4)
+    assert x.tolist() == [[0, 5, 6, 0], [0, 1, 2, 3]]
+    assert y.tolist() == [[5, 6, 0, -1], [1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: RecurrentLM(27, 8, 8, 16, "gru"),
+        lambda: Transformer(27, 8, 16, 2, 2),
+    ],
+)
+def test_window_prediction_equals_the_per_position_one(model):
+    """A right-aligned window's logits are the sequence model's logits at that window's last character."""
+    torch.manual_seed(2)
+    m = model().eval()
+    x, _ = name_sequences([[3, 4, 5, 6]], 8)  # '.cdef'
+    per_position = m.logits_all(x)[0]  # (T, V)
+    for k in range(5):  # windows '.', '.c', '.cd', ...
+        window = torch.tensor([[0] * (8 - k) + [3, 4, 5, 6][:k]])
+        torch.testing.assert_close(m(window)[0][0], per_position[k], atol=1e-5, rtol=0)
+
+
+def attention_is_causal(impl) -> None:
+    torch.manual_seed(3)
+    model = impl.Transformer(27, 10, 16, 4, 2).eval()
+    idx = torch.randint(27, (2, 10))
+    changed = idx.clone()
+    changed[:, 6] = (idx[:, 6] + 1) % 27
+    before, after = model.logits_all(idx), model.logits_all(changed)
+    torch.testing.assert_close(before[:, :6], after[:, :6], atol=1e-6, rtol=0)  # positions < 6 untouched
+    assert not torch.allclose(before[:, 6:], after[:, 6:])  # the change is seen from position 6 on
+
+
+@pytest.mark.exercise("l7.1")
+def test_changing_a_later_token_leaves_earlier_logits_unchanged(impl):
+    attention_is_causal(impl)
+
+
+def test_stub_fails_the_attention_check():
+    with pytest.raises(NotImplementedError):
+        attention_is_causal(Stub())
+
+
+def test_attention_rows_are_distributions_over_the_past():
+    attn = makemore.CausalSelfAttention(16, 4)
+    attn.keep_attention = True
+    attn(torch.randn(2, 5, 16))
+    att = attn.last_attention  # (B, nh, T, T)
+    torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 5))
+    assert torch.all(att.triu(1) == 0)
+
+
+def test_weight_tying_shares_one_matrix():
+    model = Transformer(27, 8, 16, 2, 1, tie_weights=True)
+    assert model.lm_head.weight is model.wte.weight
+    untied = Transformer(27, 8, 16, 2, 1)
+    assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 27 * 16
+
+
+@pytest.mark.exercise("l3.1")
+def test_flatten_consecutive_fuses_neighbours(impl):
+    x = torch.arange(2 * 8 * 3).view(2, 8, 3)  # (B, T, C)
+    y = impl.FlattenConsecutive(2)(x)
+    assert y.shape == (2, 4, 6)
+    assert y[0, 1].tolist() == x[0, 2].tolist() + x[0, 3].tolist()  # positions 2 and 3 side by side
+    assert impl.FlattenConsecutive(8)(x).shape == (2, 24)  # a length-1 time axis is squeezed
+
+
+@pytest.mark.exercise("l3.2")
+def test_batchnorm_normalises_over_batch_and_time(impl):
+    torch.manual_seed(4)
+    bn = impl.SeqBatchNorm(5)
+    x = torch.randn(16, 4, 5) * 3 + torch.arange(4).view(1, 4, 1)  # each position has its own offset
+    y = bn(x)
+    torch.testing.assert_close(y.mean((0, 1)), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var((0, 1), unbiased=False), torch.ones(5), atol=1e-3, rtol=0)
+    assert y.mean(0)[0].mean() < -0.1  # per-position means are *not* removed one by one
+    torch.testing.assert_close(bn.running_mean, 0.1 * x.mean((0, 1)), atol=1e-5, rtol=0)
+
+
+def test_stub_fails_the_wavenet_checks():
+    with pytest.raises(NotImplementedError):
+        test_flatten_consecutive_fuses_neighbours(Stub())
+    with pytest.raises(NotImplementedError):
+        test_batchnorm_normalises_over_batch_and_time(Stub())
+
+
+def test_wavenet_shapes_and_contract():
+    model = WaveNet(27, 8, 10, 16)
+    idx = torch.randint(27, (4, 8))
+    assert [a.shape for a in model.activations(idx)] == [(4, 4, 16), (4, 2, 16), (4, 16)]
+    logits, loss = model(idx, torch.randint(27, (4,)))
+    assert logits.shape == (4, 27) and loss.ndim == 0
+    assert sum(isinstance(m, SeqBatchNorm) for m in model.modules()) == 3
+    assert sum(isinstance(m, FlattenConsecutive) for m in model.modules()) == 3
+    with pytest.raises(ValueError):
+        WaveNet(27, 6, 10, 16)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: WaveNet(27, 8, 10, 16),
+        lambda: RecurrentLM(27, 8, 8, 16, "lstm"),
+        lambda: Transformer(27, 8, 16, 2, 2),
+    ],
+)
+def test_generate_works_and_is_reproducible(model):
+    torch.manual_seed(0)
+    m = model()
+    first = generate(m, 8, 5, torch.Generator().manual_seed(7))
+    assert first == generate(m, 8, 5, torch.Generator().manual_seed(7))
+    assert all(0 not in name and len(name) <= 30 for name in first)

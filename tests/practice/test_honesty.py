@@ -1,0 +1,367 @@
+"""Grading is honest: every exercise's checks pass on the reference, fail on the stub `dlp practice`
+writes, and fail on a plausible wrong answer (a mutation). Exercises come from the registry, so a new
+one is covered as soon as it lands, and one without a check or a mutation fails a test naming it.
+
+Each variant changes one region only, in a copy of its file; all variants of a kind are graded in one
+pytest process through the same path `dlp check` uses ($DLP_PRACTICE_DIR and the `impl` parameter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlpractice.practice.exercises import TESTS_DIR, all_exercises, check_files
+from dlpractice.practice.workspace import ENV_DIR, MANIFEST, indent_code, replace_region, stub_line
+
+EXERCISES = {exercise.id: exercise for exercise in all_exercises()}
+
+# A plausible mistake per exercise: the region's body as a learner might get it wrong.
+MUTATIONS = {
+    "l1.1": """
+        counts = np.zeros((len(vocab), len(vocab)), dtype=np.int64)
+        for word in words:
+            ids = [0, *vocab.encode(word)]  # forgets the end-of-name boundary
+            for prev, nxt in zip(ids, ids[1:]):
+                counts[prev, nxt] += 1
+    """,
+    "l1.2": """
+        smoothed = counts + smoothing
+        return smoothed / smoothed.sum(axis=0, keepdims=True)  # normalises columns, not rows
+    """,
+    "l2.1": """
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        n = len(targets)
+        loss = -np.log(probs[np.arange(n), targets]).mean()
+        dlogits = probs.copy()
+        dlogits[np.arange(n), targets] -= 1  # forgets the 1/B of the mean
+    """,
+    "l2.2": """
+        n = len(dout)
+        dxhat = dout * gamma
+        return inv_std / n * (n * dxhat - dxhat.sum(0))  # drops the path through the variance
+    """,
+    "n2.1": """
+        for i in range(0, len(ids) - 1, 2):  # counts non-overlapping pairs only
+            pair = (ids[i], ids[i + 1])
+            counts[pair] = counts.get(pair, 0) + weight
+    """,
+    "n2.2": """
+        merged = []
+        i = 0
+        while i < len(ids):
+            if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+                merged.append(new_id)
+            else:
+                merged.append(ids[i])
+            i += 1  # does not skip the second half of a merged pair
+        return merged
+    """,
+    "n2.3": """
+        pieces = []
+        start = 0
+        while start < len(word):  # greedy longest match: not the most likely segmentation
+            for end in range(min(len(word), start + max_piece_len), start, -1):
+                piece = word[start:end]
+                if piece in logp or end - start == 1:
+                    pieces.append(piece)
+                    start = end
+                    break
+        return pieces
+    """,
+    "n2.4": """
+        start = 0
+        while start < len(word):
+            for end in range(start + 1, len(word) + 1):  # shortest match first
+                piece = word[start:end] if start == 0 else PREFIX + word[start:end]
+                if piece in self.vocab:
+                    pieces.append(piece)
+                    start = end
+                    break
+            else:
+                return [self.unk_token]
+    """,
+    "f1.1": """
+        self.grad = 1.0
+        for node in topological_order(self):  # inputs before outputs: gradients not yet complete
+            node._backward()
+    """,
+    "f1.2": """
+        if self.requires_grad:
+            self._accumulate(unbroadcast(grad @ np.swapaxes(other.data, -1, -2), self.shape))
+        if other.requires_grad:  # forgets to sum over the broadcast batch axes
+            other._accumulate(np.swapaxes(self.data, -1, -2) @ grad)
+    """,
+    "f1.3": """
+        d_logits = np.exp(log_probs)
+        d_logits[np.arange(n), targets] -= 1
+        logits._accumulate(d_logits * grad)  # forgets the 1/N of the mean
+    """,
+    "f1.4": """
+        diff = prediction - target  # (N, 1) - (N,) broadcasts to (N, N)
+        return (diff * diff).mean()
+    """,
+    "f1.5": """
+        loss = loss_fn(model(Tensor(x[index])), y[index])
+        loss.backward()  # never zeroes the gradients: each step adds to the last one's
+        optimizer.step()
+    """,
+    "f2.1": """
+        model = torch.nn.Sequential(
+            torch.nn.Linear(data.x_train.shape[1], cfg.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(cfg.hidden, len(weights[-1])),
+        ).double()
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), weights, strict=True):
+                p.copy_(torch.from_numpy(w))
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)  # AdamW: weight decay 0.01 by default
+        x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+        losses = []
+        for index in batches:
+            out = model(x[index])
+            if task == "digits":
+                loss = torch.nn.functional.cross_entropy(out, y[index])
+            else:
+                loss = torch.nn.functional.mse_loss(out[:, 0], y[index])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    """,
+    "f3.1": """
+        return x / (1 + torch.exp(x))  # sign error: sigmoid is 1 / (1 + exp(-x))
+    """,
+    "f3.2": """
+        dead, total = 0, 0
+        with torch.no_grad():
+            h = x
+            for block in model.blocks:
+                linear, activation = block[0], block[-1]
+                z = linear(h)
+                slope = derivative(activation, z).abs()
+                dead += int((slope < threshold).any(dim=0).sum())  # off on some rows, not on all
+                total += z.shape[1]
+                h = activation(z)
+        return dead / total
+    """,
+    "f4.1": """
+        r = (pred - target).abs()
+        return torch.where(r <= delta, 0.5 * r**2, delta * (r - delta)).mean()  # tails off by delta / 2
+    """,
+    "f4.2": """
+        bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+        p_t = torch.sigmoid(logit)  # P(class 1), not P(true class)
+        return ((1 - p_t) ** gamma * bce).mean()
+    """,
+    "f5.2": """
+        if step < warmup:
+            return base_lr * step / warmup  # off by one: starts at 0, peaks a step late
+        return optim.cosine_lr(step - warmup, base_lr, total - warmup)
+    """,
+    "f6.1": """
+        dy, dx = torch.randint(-1, 2, (2, len(x)), generator=generator)
+        images = x.reshape(-1, 8, 8)
+        out = torch.stack([img.roll((int(i), int(j)), dims=(0, 1)) for img, i, j in zip(images, dy, dx)])
+        return out.reshape(len(x), 64)  # roll wraps the edge pixels around
+    """,
+    "f7.1": """
+        lengths = torch.tensor([len(seq) for seq, _ in batch])
+        padded = torch.zeros(len(batch), int(lengths.max()))
+        for row, (seq, _) in enumerate(batch):
+            padded[row, -len(seq) :] = seq  # pads on the left
+        labels = torch.tensor([label for _, label in batch])
+        return padded, lengths, labels
+    """,
+    "f7.2": """
+        model.train()
+        total, count = 0.0, 0
+        for x, y in loader:
+            _, loss = model(x, y)
+            loss.backward()
+            optimizer.zero_grad()  # clears the gradients before the step uses them
+            optimizer.step()
+            total += loss.item() * len(y)
+            count += len(y)
+        return total / count
+    """,
+    "f5.1": """
+        m, v = self.m[i], self.v[i]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        if self.amsgrad:
+            np.maximum(self.v_max[i], v, out=self.v_max[i])
+            v = self.v_max[i]
+        p.data -= self.lr * m / (np.sqrt(v) + self.eps)  # no bias correction
+    """,
+    "l3.1": """
+        B, T, C = x.shape
+        x = x.reshape(B, T // self.n, C * self.n)
+        return x  # forgets to squeeze a length-1 time axis
+    """,
+    "l3.2": """
+        dims = (0,)  # statistics over the batch only, even for (B, T, C)
+        mean = x.mean(dims)
+        var = x.var(dims, unbiased=False)
+        with torch.no_grad():
+            n = x.numel() // x.shape[-1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / max(1, n - 1), self.momentum)
+    """,
+    "l4.1": """
+        h = torch.tanh(x @ self.weight_ih.T + self.bias_ih + state @ self.weight_hh)  # W_hh not transposed
+    """,
+    "l5.1": """
+        z = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh
+        i, f, g, o = z.chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * c  # forgets the tanh on the cell
+    """,
+    "l6.1": """
+        r_x, z_x, n_x = (x @ self.weight_ih.T + self.bias_ih).chunk(3, dim=1)
+        r_h, z_h, n_h = (h @ self.weight_hh.T + self.bias_hh).chunk(3, dim=1)
+        r = torch.sigmoid(r_x + r_h)
+        z = torch.sigmoid(z_x + z_h)
+        n = torch.tanh(n_x + r * n_h)
+        h = z * n + (1 - z) * h  # the blend the wrong way round
+    """,
+    "l7.1": """
+        hs = C // self.n_head
+        q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
+        att = q @ k.transpose(-2, -1) / math.sqrt(hs)
+        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(0)  # off by one: masks itself
+        att = F.softmax(att.masked_fill(future, -1e9), dim=-1)
+        y = self.drop(att) @ v
+        y = y.transpose(1, 2).reshape(B, T, C)
+    """,
+    "n5.1": """
+        if self.cell_kind == "lstm":
+            h, c = self.cell(torch.cat([x, feed], -1), (h, c))
+        else:
+            h = self.cell(torch.cat([x, feed], -1), h)
+        context = self.attend(h, memory, mask)  # Bahdanau too attends with the new state
+        if self.attention == "bahdanau":
+            feed = context
+            logits = self.out(torch.cat([h, feed, x], -1))
+        else:
+            feed = torch.tanh(self.w_combine(torch.cat([context, h], -1)))
+            logits = self.out(feed)
+    """,
+    "n3.1": """
+        scores = q @ k.transpose(-2, -1)  # forgets the 1/sqrt(d) scale
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)
+        if dropout_p > 0:
+            weights = F.dropout(weights, dropout_p)
+        out = weights @ v
+    """,
+    "n3.2": """
+        mask = torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril()  # ignores t_k > t_q
+    """,
+    "n3.3": """
+        real = torch.arange(max_len, device=lengths.device)[None, :] <= lengths[:, None]  # off by one
+        mask = real[:, None, None, :]
+    """,
+}
+
+
+def variant_workspace(root: Path, kind: str) -> Path:
+    """One copy of each exercise's file with only that exercise's region changed ('reference': none)."""
+    entries = {}
+    for exercise in EXERCISES.values():
+        source = exercise.path.read_text(encoding="utf-8")
+        if kind == "stub":
+            source = replace_region(source, exercise, [stub_line(exercise)])
+        elif kind == "mutation" and exercise.id in MUTATIONS:
+            source = replace_region(source, exercise, indent_code(MUTATIONS[exercise.id], exercise.indent))
+        name = f"{exercise.id.replace('.', '_')}/{exercise.path.name}"
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(source, encoding="utf-8")
+        entries[exercise.id] = {"file": name, "module": exercise.module}
+    (root / MANIFEST).write_text(json.dumps({"lab": "proof", "exercises": entries}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[dict]]]:
+    """kind -> exercise id -> its checks' outcomes; the three kinds are graded side by side."""
+    files = sorted({str(path) for paths in check_files().values() for path in paths})
+    running = {}
+    for kind in ("reference", "stub", "mutation"):
+        root = variant_workspace(tmp_path_factory.mktemp(kind), kind)
+        command = [
+            sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider",
+            "--dlp-exercise", "all", "--dlp-report", str(root / "report.json"),
+            *(["--dlp-first-failure"] if kind != "reference" else []),
+        ]  # fmt: skip
+        env = {**os.environ, ENV_DIR: str(root)}
+        running[kind] = (
+            root,
+            subprocess.Popen(
+                command,
+                cwd=TESTS_DIR.parent,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
+    results = {}
+    for kind, (root, process) in running.items():
+        output, _ = process.communicate(timeout=300)
+        report = json.loads((root / "report.json").read_text())
+        assert not report["errors"], f"{kind}: {report['errors']}\n{output[-3000:]}"
+        by_exercise: dict[str, list[dict]] = {}
+        for check in report["checks"].values():
+            by_exercise.setdefault(check["exercise"], []).append(check)
+        results[kind] = by_exercise
+    return results
+
+
+def test_every_exercise_has_a_check() -> None:
+    missing = sorted(set(EXERCISES) - set(check_files()))
+    assert not missing, f"exercises without a @pytest.mark.exercise check: {missing}"
+
+
+def test_every_check_names_an_exercise_that_exists() -> None:
+    unknown = sorted(set(check_files()) - set(EXERCISES))
+    assert not unknown, f"checks marked with exercise ids no region defines: {unknown}"
+
+
+def test_every_exercise_has_a_mutation() -> None:
+    missing = sorted(set(EXERCISES) - set(MUTATIONS))
+    assert not missing, f"exercises without a mutation in tests/practice/test_honesty.py: {missing}"
+    assert not set(MUTATIONS) - set(EXERCISES), "mutations of exercises that no longer exist"
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_checks_pass_on_the_reference(graded, exercise_id: str) -> None:
+    checks = graded["reference"].get(exercise_id, [])
+    assert checks, f"no check ran for {exercise_id}"
+    assert all(c["outcome"] == "passed" for c in checks), [c["message"] for c in checks]
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_checks_fail_on_the_stub(graded, exercise_id: str) -> None:
+    failures = [c["message"] for c in graded["stub"].get(exercise_id, []) if c["outcome"] == "failed"]
+    assert failures, f"{exercise_id}: the checks pass with the region stubbed out: they do not test it"
+    assert any("NotImplementedError" in message for message in failures), failures
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_checks_fail_on_a_mutation(graded, exercise_id: str) -> None:
+    if exercise_id not in MUTATIONS:
+        pytest.fail(f"{exercise_id} has no mutation")
+    checks = graded["mutation"].get(exercise_id, [])
+    assert any(c["outcome"] == "failed" for c in checks), f"{exercise_id}: the mutation passes every check"
