@@ -37,3 +37,11 @@ def test_every_preset_parses(lab):
     for preset in module.PRESETS:
         cfg = build_config(module.Config, module.PRESETS, preset)
         assert cfg.steps > 0
+
+
+def test_name_stream_slices_the_names_end_to_end():
+    from dlpractice.labs.language.makemore_common import name_stream
+
+    x, y = name_stream([[1, 2], [3]], 3)  # '.ab.c.'
+    assert x.tolist() == [[0, 1, 2], [1, 2, 0], [2, 0, 3]]
+    assert y.tolist() == [[1, 2, 0], [2, 0, 3], [0, 3, 0]]

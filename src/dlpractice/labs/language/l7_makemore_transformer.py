@@ -4,9 +4,10 @@ Each character becomes a token embedding plus a learned position embedding; `n_l
 causal multi-head self-attention and an MLP mix them, and a linear head (optionally tied to the token
 embedding) predicts the next character at every position. Attention is written out
 (`CausalSelfAttention` in models/makemore.py): scores q.k / sqrt(d), the future masked to -inf, softmax,
-a weighted sum of values. Training reads whole names (a target at every position); evaluation scores the
-same windows as l1-l3. Figures: each head's attention along one name, and how alike the position
-embeddings become. Simplified from GPT-2: no KV cache when sampling, tiny width and depth.
+a weighted sum of values. The full preset trains on the names end to end ('.emma.ava.', `packed`, as
+nanoGPT does: a target at every position, no padding); evaluation scores the same windows as l1-l3.
+Figures: each head's attention along one name, and how alike the position embeddings become.
+Simplified from GPT-2: no KV cache when sampling, tiny width and depth.
 """
 
 from __future__ import annotations
