@@ -24,6 +24,7 @@ FIGURES = {
     "f5": {"surface", "digits_optimizers", "schedules", "digits_schedules", "lr_finder"},
     "f6": {"width_depth", "regularisation"},
     "f7": {"spirals", "loss"},
+    "f8": {"best_so_far", "parallel_coordinates"},
 }
 LABS = sorted(lab for lab in FIGURES if lab in implemented_modules())
 
@@ -72,6 +73,9 @@ def test_lab_teaches_its_lesson(smoke) -> None:
         assert 1e-5 < m["suggested_lr"] < 10
     elif lab == "f7":
         assert m["checks_passed"] == m["checks_total"]
+    elif lab == "f8":
+        assert m["grid_trials"] == m["random_trials"] == m["tpe_trials"] > 0  # the same budget for each
+        assert max(m[f"{k}_test_accuracy"] for k in ("grid", "random", "tpe")) >= m["best_test_accuracy"]
 
 
 @pytest.mark.exercise("f1.4")
@@ -217,3 +221,21 @@ def test_shift_images_moves_by_at_most_one_pixel(impl) -> None:
     out = impl.shift_images(corner, torch.Generator().manual_seed(0)).reshape(200, 8, 8)
     assert out[:, 2:, :].abs().sum() == 0 and out[:, :, 2:].abs().sum() == 0  # never wraps around
     assert set(out.sum((1, 2)).tolist()) == {0.0, 1.0}  # lost in some images, kept in others
+
+
+@pytest.mark.exercise("f8.1")
+def test_sample_config_draws_each_axis_on_its_scale(impl) -> None:
+    configs = [impl.sample_config(np.random.default_rng(0)) for _ in range(2)]
+    assert configs[0] == configs[1]  # seeded: the same generator state gives the same configuration
+    rng = np.random.default_rng(0)
+    configs = [impl.sample_config(rng) for _ in range(4000)]
+    assert all(set(c) == set(impl.SPACE) for c in configs)
+    for name, (low, high, scale) in impl.SPACE.items():
+        values = np.array([c[name] for c in configs], dtype=float)
+        assert low <= values.min() and values.max() <= high, name
+        middle = np.sqrt(low * high) if scale.startswith("log") else (low + high) / 2
+        assert 0.45 < (values < middle).mean() < 0.55, name  # half below the middle of its own scale
+        if scale.endswith("int"):
+            assert all(isinstance(c[name], int) for c in configs), name
+        if scale == "int":
+            assert set(values.tolist()) == set(range(int(low), int(high) + 1)), name

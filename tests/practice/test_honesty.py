@@ -172,6 +172,17 @@ MUTATIONS = {
         out = torch.stack([img.roll((int(i), int(j)), dims=(0, 1)) for img, i, j in zip(images, dy, dx)])
         return out.reshape(len(x), 64)  # roll wraps the edge pixels around
     """,
+    "f8.1": """
+        config = {}
+        for name, (low, high, scale) in SPACE.items():
+            if scale == "int":
+                config[name] = int(rng.integers(low, high + 1))
+            elif scale == "log_int":
+                config[name] = int(round(rng.uniform(low, high)))  # uniform in the value, not its log
+            else:
+                config[name] = float(rng.uniform(low, high))  # small learning rates almost never tried
+        return config
+    """,
     "f7.1": """
         lengths = torch.tensor([len(seq) for seq, _ in batch])
         padded = torch.zeros(len(batch), int(lengths.max()))
@@ -243,6 +254,14 @@ MUTATIONS = {
         att = F.softmax(att.masked_fill(future, -1e9), dim=-1)
         y = self.drop(att) @ v
         y = y.transpose(1, 2).reshape(B, T, C)
+    """,
+    "l8.1": """
+        logits = logits.float() * temperature  # multiplies: a low temperature flattens instead of sharpening
+        if top_k is not None:
+            kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = F.softmax(logits, dim=-1)
+        return torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)
     """,
     "n5.1": """
         if self.cell_kind == "lstm":

@@ -1,0 +1,135 @@
+"""l8 nanoGPT: the smoke run, causality, reproducible sampling, the three model types, the corpus, resume."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import torch
+
+from dlpractice.config import build_config
+from dlpractice.data.shakespeare import CharVocab, TokenStream, stdlib_docstrings
+from dlpractice.errors import RunInterrupted
+from dlpractice.labs.language import l8_nanogpt
+from dlpractice.models import gpt
+from dlpractice.runner import read_run, resume_run, start_run
+from dlpractice.tracking import Tracker
+
+V, T = 11, 8
+
+
+def tiny(model_type: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return gpt.build_model(model_type, V, T, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+
+
+def test_smoke_run():
+    outcome = start_run("l8", "smoke", data="embedded")
+    m = outcome.metrics
+    assert m["initial_loss"] > 4.0  # about ln(vocab size) at the start
+    assert outcome.value == m["val_loss"] < m["initial_loss"] - 1.0
+    assert m["tokens_per_second"] > 0 and m["wall_seconds"] > 0
+    assert {p.stem for p in (outcome.run_dir / "figures").glob("*.png")} == {"loss", "sample"}
+    assert "## Sample" in outcome.report.read_text()
+    cfg = build_config(l8_nanogpt.Config, l8_nanogpt.PRESETS, "smoke")
+    texts = l8_nanogpt.sample(outcome.run_dir, cfg, 2, seed=3)
+    assert len(texts) == 2 and all(len(t) == cfg.sample_tokens for t in texts)
+    assert texts == l8_nanogpt.sample(outcome.run_dir, cfg, 2, seed=3)
+
+
+@pytest.mark.parametrize("model_type", ["gpt", "gru", "bigram"])
+def test_changing_a_later_token_leaves_earlier_logits_unchanged(model_type):
+    model = tiny(model_type).eval()
+    idx = torch.randint(V, (2, T), generator=torch.Generator().manual_seed(1))
+    changed = idx.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % V
+    a, b = model(idx)[0], model(changed)[0]
+    torch.testing.assert_close(a[:, :5], b[:, :5], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+
+
+@pytest.mark.parametrize("model_type", ["gpt", "gru", "bigram"])
+def test_forward_backward(model_type):
+    model = tiny(model_type)
+    idx = torch.randint(V, (3, T))
+    logits, loss = model(idx, torch.randint(V, (3, T)))
+    assert logits.shape == (3, T, V) and loss.ndim == 0
+    assert abs(loss.item() - torch.log(torch.tensor(float(V))).item()) < 1.0
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert model(idx)[1] is None
+
+
+def test_gpt_ties_head_to_embedding():
+    model = tiny("gpt")
+    assert model.lm_head.weight is model.wte.weight
+
+
+@pytest.mark.parametrize("model_type", ["gpt", "gru", "bigram"])
+def test_sampling_is_reproducible_with_a_seed(model_type):
+    model = tiny(model_type)
+    start = torch.zeros(2, 1, dtype=torch.long)
+    out = [gpt.generate(model, start, 20, 1.0, 3, torch.Generator().manual_seed(s)) for s in (5, 5, 6)]
+    assert out[0].shape == (2, 21)  # longer than block_size: the context is cropped
+    assert torch.equal(out[0], out[1]) and not torch.equal(out[0], out[2])
+
+
+@pytest.mark.exercise("l8.1")
+def test_top_k_samples_only_the_k_largest(impl):
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.5, -1.0]]).repeat(400, 1)  # (B, V)
+    picked = impl.sample_next(logits, 1.0, 2, torch.Generator().manual_seed(0))
+    assert picked.shape == (400, 1) and picked.dtype == torch.long
+    assert set(picked.flatten().tolist()) == {1, 3}
+    share = (picked == 1).float().mean().item()  # softmax over (3.0, 2.5): 0.62 for index 1
+    assert 0.5 < share < 0.75
+
+
+@pytest.mark.exercise("l8.1")
+def test_temperature_sharpens_and_flattens(impl):
+    logits = torch.tensor([[2.0, 1.0, 0.0]]).repeat(2000, 1)
+    cold = impl.sample_next(logits, 0.05, None, torch.Generator().manual_seed(0))
+    assert (cold == 0).all()  # near-greedy
+    hot = impl.sample_next(logits, 100.0, None, torch.Generator().manual_seed(0))
+    shares = torch.bincount(hot.flatten(), minlength=3).float() / 2000
+    assert (shares > 0.28).all()  # near-uniform
+    plain = impl.sample_next(logits, 1.0, None, torch.Generator().manual_seed(0))
+    expected = torch.softmax(logits[0], 0)
+    observed = torch.bincount(plain.flatten(), minlength=3).float() / 2000
+    torch.testing.assert_close(observed, expected, atol=0.04, rtol=0)
+
+
+def test_token_stream_windows_are_shifted_and_evaluation_fixed():
+    ids = torch.arange(100)
+    data = TokenStream({"train": ids, "val": ids}, block_size=6, eval_iters=3, eval_batch_size=4)
+    x, y = data.train_batch(5, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (5, 6) and torch.equal(y, x + 1)
+    first, second = list(data.eval_batches("val")), list(data.eval_batches("val"))
+    assert len(first) == 3 and all(torch.equal(a[0], b[0]) for a, b in zip(first, second))
+
+
+def test_embedded_corpus_is_deterministic_text():
+    text = stdlib_docstrings()
+    assert len(text) == 1_000_000 and text.isascii()
+    vocab = CharVocab(sorted(set(text)))
+    assert vocab.decode(vocab.encode(text[:500]).tolist()) == text[:500]
+
+
+def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
+    """A real SIGINT at step 80 of the smoke run; the resumed run ends where an unbroken one does."""
+    unbroken = start_run("l8", "smoke", data="embedded")
+    log_metrics = Tracker.log_metrics
+
+    def ctrl_c_at_80(self, step, metrics):
+        log_metrics(self, step, metrics)
+        if step == 80 and "train_loss" in metrics:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Tracker, "log_metrics", ctrl_c_at_80)
+    with pytest.raises(RunInterrupted, match="interrupted at step 80") as stop:
+        start_run("l8", "smoke", data="embedded")
+    monkeypatch.setattr(Tracker, "log_metrics", log_metrics)
+    run_id = str(stop.value).rsplit("--resume ", 1)[1]
+    resumed = resume_run(run_id)
+    assert read_run(resumed.run_dir)["status"] == "finished"
+    for key in ("val_loss", "train_loss", "steps"):
+        assert resumed.metrics[key] == unbroken.metrics[key]
