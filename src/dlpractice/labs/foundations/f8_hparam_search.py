@@ -227,8 +227,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     all_scores = [s["val"] for m in METHODS for _, s in history[m]]
     norm = plt.Normalize(min(all_scores), max(all_scores))
     axis_names = [*SPACE, "val acc"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
-    for ax, method in zip(axes, METHODS):
+    fig, axes = plt.subplots(1, 4, figsize=(15, 4), gridspec_kw={"width_ratios": [1, 1, 1, 0.05]})
+    for ax, method in zip(axes[:3], METHODS):
         for config, scores in sorted(history[method], key=lambda item: item[1]["val"]):  # best drawn last
             ys = [to_unit(k, config[k]) for k in SPACE] + [norm(scores["val"])]
             ax.plot(range(len(axis_names)), ys, color=plt.cm.viridis(norm(scores["val"])), alpha=0.8)
@@ -237,7 +237,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         ax.set_xticks(range(len(axis_names)), axis_names, rotation=30)
         ax.set(title=method, ylim=(-0.05, 1.05))
     axes[0].set_ylabel("position on the axis (low -> high)")
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="val accuracy")
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), cax=axes[3], label="val accuracy")
     ctx.figure(
         "parallel_coordinates", fig, "Parallel coordinates of every trial, coloured by validation accuracy"
     )
