@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,25 +29,42 @@ def default_data_dir() -> str | None:
     return str(shared) if shared.is_dir() else None
 
 
-def run_one(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
-    """Run one lab in a child process; the child writes the result file when it finishes."""
-    code = (
-        "import sys, time, json; sys.path.insert(0, 'benchmarks');"
-        "from dlpractice.runner import start_run; from results_io import write_result;"
-        f"t = time.perf_counter(); o = start_run({lab!r}, {preset!r}, data='real', data_dir={data_dir!r},"
-        f" threads={threads}, device='cpu');"
-        "s = time.perf_counter() - t;"
-        "figures = {k: v for k, v in o.metrics.items() if k != o.lab.metric};"
-        "figures['run_seconds'] = o.seconds;"
-        "p = write_result(o.lab.id, metric=o.lab.metric, value=o.value, bar=o.lab.bar, goal=o.lab.goal,"
-        " seconds=s, data=o.record['data_source'], figures=figures, threads=o.record['threads']);"
-        "r = json.loads(p.read_text()); r['run_id'] = o.run_id; r['preset'] = " + repr(preset) + ";"
-        "p.write_text(json.dumps(r, indent=2) + chr(10)); print(p)"
-    )
+def measure(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
+    """Run one lab here, in this process, and write its result file."""
+    from dlpractice.runner import start_run
+
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
-    print(f"{lab}: {time.perf_counter() - started:.1f} s -> {done.stdout.strip().splitlines()[-1]}")
-    return Path(done.stdout.strip().splitlines()[-1])
+    outcome = start_run(lab, preset, data="real", data_dir=data_dir, threads=threads, device="cpu")
+    seconds = time.perf_counter() - started
+    figures = {k: v for k, v in outcome.metrics.items() if k != outcome.lab.metric}
+    figures["run_seconds"] = outcome.seconds
+    path = write_result(
+        outcome.lab.id,
+        metric=outcome.lab.metric,
+        value=outcome.value,
+        bar=outcome.lab.bar,
+        goal=outcome.lab.goal,
+        seconds=seconds,
+        data=outcome.record["data_source"],
+        figures=figures,
+        threads=outcome.record["threads"],
+    )
+    result = json.loads(path.read_text())
+    result.update(run_id=outcome.run_id, preset=preset)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def run_one(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
+    """Run one lab in a child process (`--child`), so the peak memory recorded is that lab's alone."""
+    command = [sys.executable, __file__, lab, "--child", "--preset", preset, "--threads", str(threads)]
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
+    path = Path(done.stdout.strip().splitlines()[-1])
+    print(f"{lab}: {time.perf_counter() - started:.1f} s -> {path}")
+    return path
 
 
 def main() -> None:
@@ -57,7 +75,11 @@ def main() -> None:
     parser.add_argument("--preset", default="full")
     parser.add_argument("--data-dir", default=default_data_dir())
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:  # one lab, measured in this process; the parent reads the path printed last
+        print(measure(args.labs[0], args.preset, args.data_dir, args.threads))
+        return
     for lab in args.labs:
         path = run_one(lab, args.preset, args.data_dir, args.threads)
         result = json.loads(path.read_text())

@@ -39,3 +39,19 @@ def dlp():
         return subprocess.run([DLP, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
     return call
+
+
+class Stub:
+    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError("exercise")
+
+    def __getattr__(self, name: str) -> Stub:
+        return self
+
+
+@pytest.fixture
+def stub() -> Stub:
+    """A stubbed implementation, to prove an exercise's checks fail on it."""
+    return Stub()

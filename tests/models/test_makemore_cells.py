@@ -17,16 +17,6 @@ from dlpractice.models.makemore import (
 )
 
 
-class Stub:
-    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
-
-    def __call__(self, *args, **kwargs):
-        raise NotImplementedError("exercise")
-
-    def __getattr__(self, name: str) -> "Stub":
-        return self
-
-
 def cell_matches_torch(impl, cell: str) -> None:
     """Unroll the written-out cell over a batch and compare with nn.* given the same weights."""
     torch.manual_seed(0)
@@ -61,9 +51,9 @@ def test_gru_cell_matches_torch(impl):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_stub_fails_the_cell_check(cell):
+def test_stub_fails_the_cell_check(cell, stub):
     with pytest.raises(NotImplementedError):
-        cell_matches_torch(Stub(), cell)
+        cell_matches_torch(stub, cell)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -137,9 +127,9 @@ def test_changing_a_later_token_leaves_earlier_logits_unchanged(impl):
     attention_is_causal(impl)
 
 
-def test_stub_fails_the_attention_check():
+def test_stub_fails_the_attention_check(stub):
     with pytest.raises(NotImplementedError):
-        attention_is_causal(Stub())
+        attention_is_causal(stub)
 
 
 def test_attention_rows_are_distributions_over_the_past():
@@ -179,11 +169,11 @@ def test_batchnorm_normalises_over_batch_and_time(impl):
     torch.testing.assert_close(bn.running_mean, 0.1 * x.mean((0, 1)), atol=1e-5, rtol=0)
 
 
-def test_stub_fails_the_wavenet_checks():
+def test_stub_fails_the_wavenet_checks(stub):
     with pytest.raises(NotImplementedError):
-        test_flatten_consecutive_fuses_neighbours(Stub())
+        test_flatten_consecutive_fuses_neighbours(stub)
     with pytest.raises(NotImplementedError):
-        test_batchnorm_normalises_over_batch_and_time(Stub())
+        test_batchnorm_normalises_over_batch_and_time(stub)
 
 
 def test_wavenet_shapes_and_contract():

@@ -27,21 +27,6 @@ def qkv(b=2, h=3, tq=5, tk=7, d=8, seed=0):
     )
 
 
-class Stub:
-    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
-
-    def __call__(self, *args, **kwargs):
-        raise NotImplementedError("exercise")
-
-    def __getattr__(self, name: str) -> "Stub":
-        return self
-
-
-@pytest.fixture
-def stub() -> Stub:
-    return Stub()
-
-
 @pytest.mark.exercise("n3.1")
 def test_sdpa_matches_torch(impl) -> None:
     sdpa = impl.scaled_dot_product_attention

@@ -13,21 +13,6 @@ PROSE = (
 ) * 20
 
 
-class Stub:
-    """What practice mode leaves in place of an exercise: calling it, or anything taken from it, raises."""
-
-    def __call__(self, *args, **kwargs):
-        raise NotImplementedError("exercise")
-
-    def __getattr__(self, name: str) -> Stub:
-        return self
-
-
-@pytest.fixture
-def stub() -> Stub:
-    return Stub()
-
-
 @pytest.fixture(scope="session")
 def corpus() -> str:
     return inspect.getsource(textwrap) + PROSE
