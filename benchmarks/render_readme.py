@@ -2,8 +2,9 @@
 
     python benchmarks/render_readme.py [--check]
 
-The table sits between the markers `<!-- results:start -->` and `<!-- results:end -->`. `--check` exits 1
-when the README is out of date (CI-friendly) instead of writing it.
+The table of every result sits between the markers `<!-- results:start -->` and `<!-- results:end -->`;
+the language-model track's table (l1-l8 beside the published figures) between `<!-- lm:start -->` and
+`<!-- lm:end -->`. `--check` exits 1 when the README is out of date (CI-friendly) instead of writing it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+LM_START, LM_END = "<!-- lm:start -->", "<!-- lm:end -->"
+LM_LABS = [f"l{i}" for i in range(1, 9)]
+# lab -> (split, loss, where it is published): the figures the language-model labs are measured against
+PUBLISHED = {
+    "l2": ("val", 2.17, "makemore lecture 3, MLP"),
+    "l3": ("val", 1.993, "makemore lecture 5, WaveNet"),
+    "l7": ("test", 1.92, "makemore README, transformer"),
+    "l8": ("val", 1.88, "nanoGPT README, CPU recipe"),
+}
 
 
 def _number(value: float | None) -> str:
@@ -40,12 +50,44 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def split_loss(result: dict, split: str) -> float | None:
+    """A split's loss whatever the lab calls it (val_loss, val_nll); None when it was not measured."""
+    values = {result["metric"]: result["value"], **result.get("figures", {})}
+    return values.get(f"{split}_loss", values.get(f"{split}_nll"))
+
+
+def lm_table(results: list[dict]) -> str:
+    lines = [
+        "| lab | params | train | val | test | CPU min | tokens/s | published | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted((r for r in results if r["lab"] in LM_LABS), key=lambda r: LM_LABS.index(r["lab"])):
+        figures = r.get("figures", {})
+        losses = [_number(split_loss(r, s)) for s in ("train", "val", "test")]
+        published = "—"
+        if r["lab"] in PUBLISHED:
+            split, loss, source = PUBLISHED[r["lab"]]
+            published = f"{loss} {split} ({source})"
+        cpu_minutes = r["seconds"] * r.get("threads", 1) / 60
+        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
+        lines.append(
+            f"| {r['lab']} | {_number(figures.get('params'))} | {' | '.join(losses)} | {cpu_minutes:.1f} | "
+            f"{_number(figures.get('tokens_per_second'))} | {published} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def replace_between(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md lacks the markers {start} and {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def render(readme: str, results: list[dict]) -> str:
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md lacks the markers {START} and {END}")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table(results)}\n{END}{tail}"
+    readme = replace_between(readme, START, END, table(results))
+    return replace_between(readme, LM_START, LM_END, lm_table(results))
 
 
 def load_results() -> list[dict]:

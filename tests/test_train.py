@@ -11,7 +11,7 @@ from torch import nn
 from dlpractice.checkpoint import read_checkpoint
 from dlpractice.errors import RunInterrupted
 from dlpractice.runner import Progress
-from dlpractice.train import FitConfig, TensorData, evaluate, fit, lr_factor
+from dlpractice.train import FitConfig, TensorData, count_targets, evaluate, fit, lr_factor
 
 
 class Recorder:
@@ -70,6 +70,20 @@ def test_fit_learns(tmp_path):
     assert evaluate(model, toy_data(), "test") < 0.1 < result.history[0]["train_loss"]
     assert (tmp_path / "model.safetensors").exists() and read_checkpoint(ctx.checkpoint_path).step == 300
     assert [s for s, m in ctx.tracker.metrics if "val_loss" in m] == [100, 200, 300]
+    assert result.targets_seen == 300 * 32 and result.targets_per_second > 0
+
+
+def test_padding_targets_are_not_counted():
+    assert int(count_targets(torch.tensor([[3, 1, -1], [2, -1, -1]]))) == 3
+    assert int(count_targets(torch.tensor([[0, 5, -100]]))) == 2
+    assert int(count_targets(torch.zeros(4, 2))) == 8
+
+
+def test_beta2_reaches_adamw():
+    from dlpractice.train import make_optimizer
+
+    optimizer = make_optimizer(nn.Linear(2, 2), FitConfig(beta2=0.99))
+    assert optimizer.param_groups[0]["betas"] == (0.9, 0.99)
 
 
 def test_schedule_warms_up_then_decays():

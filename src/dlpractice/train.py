@@ -38,6 +38,7 @@ class FitConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
+    beta2: float = 0.999  # adamw's second-moment decay; nanoGPT uses 0.99 for its small models
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
@@ -82,7 +83,23 @@ class FitResult:
     )  # {"step", "train_loss"} and {"step", "val_loss"}
     best_val: float = math.inf
     stopped_early: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time of this session (since the start or the resume)
+    targets_seen: int = 0  # predictions trained on in this session (padding excluded)
+
+    @property
+    def targets_per_second(self) -> float:
+        """Training throughput: tokens/s for a language model, examples/s for a classifier."""
+        return self.targets_seen / max(self.seconds, 1e-9)
+
+
+def count_targets(targets: torch.Tensor) -> torch.Tensor:
+    """Predictions a batch trains: class ids below 0 are padding (ignore_index); real values all count.
+
+    A 0-d tensor on the targets' device, so counting never waits for the accelerator.
+    """
+    if targets.is_floating_point():
+        return torch.tensor(targets.numel(), device=targets.device)
+    return (targets >= 0).sum()
 
 
 def lr_factor(step: int, cfg: FitConfig) -> float:
@@ -106,7 +123,7 @@ def make_optimizer(model: torch.nn.Module, cfg: FitConfig) -> torch.optim.Optimi
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
 
 
 def pick_device(requested: str) -> str:
@@ -197,6 +214,7 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     micro_batch = max(1, cfg.batch_size // cfg.grad_accum)
     bad_evals = int(ctx.resume.extra.get("bad_evals", 0)) if ctx.resume else 0
     started = time.perf_counter()
+    seen = torch.zeros((), dtype=torch.long, device=accelerator.device)
 
     def checkpoint() -> None:
         if accelerator.is_main_process:
@@ -221,6 +239,7 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
                 *inputs, targets = (
                     t.to(accelerator.device) for t in data.train_batch(micro_batch, generator)
                 )
+                seen += count_targets(targets)
                 with accelerator.accumulate(model), accelerator.autocast():
                     _, loss = model(*inputs, targets)
                     accelerator.backward(loss)
@@ -258,6 +277,7 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     if accelerator.is_main_process:
         save_weights(ctx.run_dir / "model.safetensors", accelerator.unwrap_model(model))
     result.seconds = time.perf_counter() - started
+    result.targets_seen = int(seen)
     return result
 
 

@@ -154,6 +154,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         "count_val_nll": count_nll["val"],
         "numpy_torch_max_diff": max(abs(a - b) for _, a, b in parity),
         "steps": float(result.step),
+        "tokens_per_second": result.targets_per_second,
     }
 
 

@@ -169,6 +169,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         "initial_loss": initial_loss,
         "params": float(sum(p.numel() for p in model.parameters())),
         "steps": float(result.step),
+        "train_seconds": result.seconds,
+        "tokens_per_second": result.targets_per_second,
     }
     if parity:
         metrics["numpy_torch_max_diff"] = max(abs(a - b) for _, a, b in parity)

@@ -95,6 +95,7 @@ def train_and_report(
         "params": float(sum(p.numel() for p in model.parameters())),
         "steps": float(result.step),
         "train_seconds": seconds,
+        "tokens_per_second": result.targets_per_second,
     }
 
 
