@@ -1,6 +1,7 @@
 """Run labs' full presets on real data and write benchmarks/results/<lab>.json.
 
     python benchmarks/run_quality.py l1 l2 [--data-dir DIR] [--threads N] [--preset full]
+    python benchmarks/run_quality.py l8 --set steps=1500 --set lr=6e-3 --name l8-fast   # a variant
 
 The data directory defaults to $DLP_DATA_DIR, else ../shared/data beside the repository when it exists.
 Runs are tracked like any other (under $DLP_HOME). Each lab runs in its own process so peak memory is its own.
@@ -29,17 +30,21 @@ def default_data_dir() -> str | None:
     return str(shared) if shared.is_dir() else None
 
 
-def measure(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
-    """Run one lab here, in this process, and write its result file."""
+def measure(
+    lab: str, preset: str, data_dir: str | None, threads: int, overrides: list[str], name: str | None
+) -> Path:
+    """Run one lab here, in this process, and write its result file (named `name`, else the lab id)."""
     from dlpractice.runner import start_run
 
     started = time.perf_counter()
-    outcome = start_run(lab, preset, data="real", data_dir=data_dir, threads=threads, device="cpu")
+    outcome = start_run(
+        lab, preset, tuple(overrides), data="real", data_dir=data_dir, threads=threads, device="cpu"
+    )
     seconds = time.perf_counter() - started
     figures = {k: v for k, v in outcome.metrics.items() if k != outcome.lab.metric}
     figures["run_seconds"] = outcome.seconds
     path = write_result(
-        outcome.lab.id,
+        name or outcome.lab.id,
         metric=outcome.lab.metric,
         value=outcome.value,
         bar=outcome.lab.bar,
@@ -50,16 +55,29 @@ def measure(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
         threads=outcome.record["threads"],
     )
     result = json.loads(path.read_text())
-    result.update(run_id=outcome.run_id, preset=preset)
+    result.update(run_id=outcome.run_id, preset=preset, overrides=overrides)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
 
-def run_one(lab: str, preset: str, data_dir: str | None, threads: int) -> Path:
+def run_one(args: argparse.Namespace, lab: str) -> Path:
     """Run one lab in a child process (`--child`), so the peak memory recorded is that lab's alone."""
-    command = [sys.executable, __file__, lab, "--child", "--preset", preset, "--threads", str(threads)]
-    if data_dir:
-        command += ["--data-dir", data_dir]
+    command = [
+        sys.executable,
+        __file__,
+        lab,
+        "--child",
+        "--preset",
+        args.preset,
+        "--threads",
+        str(args.threads),
+    ]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    if args.name:
+        command += ["--name", args.name]
+    for override in args.set:
+        command += ["--set", override]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
     path = Path(done.stdout.strip().splitlines()[-1])
@@ -75,13 +93,17 @@ def main() -> None:
     parser.add_argument("--preset", default="full")
     parser.add_argument("--data-dir", default=default_data_dir())
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the preset")
+    parser.add_argument("--name", help="result file name (default: the lab id); for a variant of a preset")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one lab, measured in this process; the parent reads the path printed last
-        print(measure(args.labs[0], args.preset, args.data_dir, args.threads))
+        print(measure(args.labs[0], args.preset, args.data_dir, args.threads, args.set, args.name))
         return
+    if args.name and len(args.labs) > 1:
+        parser.error("--name names one lab's result; give one lab")
     for lab in args.labs:
-        path = run_one(lab, args.preset, args.data_dir, args.threads)
+        path = run_one(args, lab)
         result = json.loads(path.read_text())
         print(f"  {result['metric']} = {result['value']:.4f} (bar {result['bar']}, met={result['met']})")
 
