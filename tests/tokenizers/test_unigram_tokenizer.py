@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import pairwise
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dlpractice.tokenizers.unigram import (
@@ -63,6 +63,7 @@ def tokenizer(training_text: str) -> UnigramTokenizer:
     word=st.text(alphabet="abc▁d", min_size=1, max_size=8),
     logp=st.dictionaries(st.text(alphabet="abc▁", min_size=1, max_size=3), st.floats(-12, -0.1), min_size=1),
 )
+@example(word="abc", logp={"ab": -5.0, "a": -1.0, "bc": -1.0})  # greedy longest match takes "ab": worse
 def test_viterbi_finds_the_best_segmentation(impl, word: str, logp: dict[str, float]) -> None:
     assert_best_segmentation(impl.viterbi, word, logp)
 
