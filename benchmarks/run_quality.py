@@ -2,6 +2,7 @@
 
     python benchmarks/run_quality.py l1 l2 [--data-dir DIR] [--threads N] [--preset full]
     python benchmarks/run_quality.py l8 --set steps=1500 --set lr=6e-3 --name l8-fast   # a variant
+    python benchmarks/run_quality.py n8 --data embedded   # a lab whose real dataset is not on disk
 
 The data directory defaults to $DLP_DATA_DIR, else ../shared/data beside the repository when it exists.
 Runs are tracked like any other (under $DLP_HOME). Each lab runs in its own process so peak memory is its own.
@@ -31,14 +32,20 @@ def default_data_dir() -> str | None:
 
 
 def measure(
-    lab: str, preset: str, data_dir: str | None, threads: int, overrides: list[str], name: str | None
+    lab: str,
+    preset: str,
+    data: str,
+    data_dir: str | None,
+    threads: int,
+    overrides: list[str],
+    name: str | None,
 ) -> Path:
     """Run one lab here, in this process, and write its result file (named `name`, else the lab id)."""
     from dlpractice.runner import start_run
 
     started = time.perf_counter()
     outcome = start_run(
-        lab, preset, tuple(overrides), data="real", data_dir=data_dir, threads=threads, device="cpu"
+        lab, preset, tuple(overrides), data=data, data_dir=data_dir, threads=threads, device="cpu"
     )
     seconds = time.perf_counter() - started
     figures = {k: v for k, v in outcome.metrics.items() if k != outcome.lab.metric}
@@ -71,6 +78,8 @@ def run_one(args: argparse.Namespace, lab: str) -> Path:
         args.preset,
         "--threads",
         str(args.threads),
+        "--data",
+        args.data,
     ]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
@@ -79,7 +88,9 @@ def run_one(args: argparse.Namespace, lab: str) -> Path:
     for override in args.set:
         command += ["--set", override]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{lab} failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
     path = Path(done.stdout.strip().splitlines()[-1])
     print(f"{lab}: {time.perf_counter() - started:.1f} s -> {path}")
     return path
@@ -93,12 +104,13 @@ def main() -> None:
     parser.add_argument("--preset", default="full")
     parser.add_argument("--data-dir", default=default_data_dir())
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data", default="real", choices=("real", "embedded"), help="embedded: no real copy")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the preset")
     parser.add_argument("--name", help="result file name (default: the lab id); for a variant of a preset")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one lab, measured in this process; the parent reads the path printed last
-        print(measure(args.labs[0], args.preset, args.data_dir, args.threads, args.set, args.name))
+        print(measure(args.labs[0], args.preset, args.data, args.data_dir, args.threads, args.set, args.name))
         return
     if args.name and len(args.labs) > 1:
         parser.error("--name names one lab's result; give one lab")

@@ -77,6 +77,11 @@ def test_run_runs_report_sample(dlp):
             ("run", "l2", "--set", "n_hiden=3"),
             "unknown config key 'n_hiden' in --set (did you mean 'n_hidden'?)",
         ),
+        (("run", "l2", "--model", "bert-base-cased"), "unknown config key 'model'"),
+        (
+            ("run", "n6", "--preset", "smoke", "--model", "/no/such/model"),
+            "cannot load model '/no/such/model'",
+        ),
         (("run", "l2", "--data", "real"), "names.txt not found"),
         (("run", "r4"), "planned but not implemented"),
         (("run", "l1", "--device", "mps"), "this machine has no mps device"),

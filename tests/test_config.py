@@ -26,6 +26,12 @@ def test_defaults_then_preset_then_overrides():
     assert (cfg.steps, cfg.lr, cfg.flag, cfg.sizes, cfg.kind, cfg.limit) == (5, 0.01, True, (3, 4, 5), "y", 7)
 
 
+def test_tuples_with_brackets_and_literal_items():
+    assert coerce("sizes", "[3, 4]", tuple[int, ...]) == coerce("sizes", "(3,4)", tuple[int, ...]) == (3, 4)
+    with pytest.raises(DlpError, match="'z' is not one of x, y"):
+        coerce("kinds", "x,z", tuple[Literal["x", "y"], ...])
+
+
 def test_scientific_integers_and_none():
     assert coerce("steps", "2e4", int) == 20000
     assert coerce("limit", "none", int | None) is None

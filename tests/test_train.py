@@ -101,6 +101,14 @@ def test_early_stopping(tmp_path):
     assert result.stopped_early and result.step == 30
 
 
+def test_restore_best_ends_with_the_best_validation_weights(tmp_path):
+    cfg = FitConfig(steps=200, lr=0.3, schedule="constant", eval_every=10, restore_best=True)  # lr 0.3: noisy
+    model, result, _ = train(tmp_path, cfg)
+    val_losses = [h["val_loss"] for h in result.history if "val_loss" in h]
+    assert val_losses[-1] > result.best_val == min(val_losses)  # the last weights were not the best ...
+    assert evaluate(model, toy_data(), "val") == pytest.approx(result.best_val)  # ... and are gone
+
+
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     """Two micro-batches of 16 give the same update as one batch of 32 (same examples, no dropout)."""
     x, y = torch.randn(32, 2), torch.randn(32)

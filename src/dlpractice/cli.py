@@ -142,6 +142,10 @@ def run(
     data_dir: Annotated[
         str | None, typer.Option(help="where real datasets lie (default: $DLP_DATA_DIR)")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="pretrained model of the Hugging Face labs: a Hub id or a local directory"),
+    ] = None,
     device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu")] = Device.auto,
     seed: Annotated[int, typer.Option(help="seeds every random number generator")] = 1337,
     threads: Annotated[
@@ -159,9 +163,10 @@ def run(
     def print_config(cfg) -> None:
         console.print("[bold]config[/]", config_json(cfg))
 
+    overrides = [*(set_ or ()), *([f"model={model}"] if model else [])]  # --model is --set model=...
     if resume:
-        if set_:
-            raise DlpError("--resume continues a run with its own config; --set cannot change it")
+        if overrides:
+            raise DlpError("--resume continues a run with its own config; --set and --model cannot change it")
         outcome = resume_run(resume, show_progress=progress, on_config=print_config)
     else:
         if lab is None:
@@ -169,7 +174,7 @@ def run(
         outcome = start_run(
             lab,
             preset.value,
-            tuple(set_ or ()),
+            tuple(overrides),
             data.value,
             data_dir,
             device.value,

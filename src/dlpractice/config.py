@@ -40,7 +40,8 @@ def coerce(key: str, text: str, kind: Any) -> Any:
         return text
     if origin in (tuple, list):
         item = typing.get_args(kind)[0]
-        values = [coerce(key, part.strip(), item) for part in text.split(",") if part.strip()]
+        parts = text.strip().strip("[]()").split(",")  # "a,b", "[a,b]" and "(a,b)" alike
+        values = [coerce(key, part.strip(), item) for part in parts if part.strip()]
         return tuple(values) if origin is tuple else values
     try:
         if kind is bool:

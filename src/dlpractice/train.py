@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import torch
 from accelerate import Accelerator
 
-from dlpractice.checkpoint import TrainState, capture_rng, restore_rng, save_checkpoint, save_weights
+from dlpractice.checkpoint import (
+    TrainState,
+    capture_rng,
+    load_weights,
+    restore_rng,
+    save_checkpoint,
+    save_weights,
+)
 from dlpractice.errors import DlpError, RunInterrupted
 
 if TYPE_CHECKING:
@@ -46,6 +53,7 @@ class FitConfig:
     eval_every: int = 500
     log_every: int = 50
     patience: int = 0  # stop after this many evaluations without improvement; 0 never stops early
+    restore_best: bool = False  # end with the weights of the best validation loss, not the last ones
     ckpt_every: int = 1000
 
 
@@ -215,6 +223,7 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     bad_evals = int(ctx.resume.extra.get("bad_evals", 0)) if ctx.resume else 0
     started = time.perf_counter()
     seen = torch.zeros((), dtype=torch.long, device=accelerator.device)
+    best_path = ctx.run_dir / "best.safetensors"  # on disk, so that a resumed run still has it
 
     def checkpoint() -> None:
         if accelerator.is_main_process:
@@ -263,6 +272,8 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
                 progress.update(step, val=val_loss)
                 if val_loss < result.best_val:
                     result.best_val, bad_evals = val_loss, 0
+                    if cfg.restore_best and accelerator.is_main_process:
+                        save_weights(best_path, accelerator.unwrap_model(model))
                 else:
                     bad_evals += 1
                 if cfg.patience and bad_evals >= cfg.patience:
@@ -274,6 +285,9 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
             if step % cfg.ckpt_every == 0:
                 checkpoint()
     checkpoint()
+    if cfg.restore_best:
+        accelerator.wait_for_everyone()
+        load_weights(best_path, accelerator.unwrap_model(model))
     if accelerator.is_main_process:
         save_weights(ctx.run_dir / "model.safetensors", accelerator.unwrap_model(model))
     result.seconds = time.perf_counter() - started

@@ -69,7 +69,7 @@ def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def accuracy_by_group(correct: np.ndarray, groups: list[str]) -> dict[str, tuple[int, float]]:
-    """Group name -> (examples, accuracy), in the order groups first appear in `sorted(set(groups))`."""
+    """Group name -> (examples, accuracy), the groups in sorted order."""
     names = np.array(groups)
     return {g: (int((names == g).sum()), float(correct[names == g].mean())) for g in sorted(set(groups))}
 
@@ -106,14 +106,15 @@ def confusion_figure(
     models: dict[str, tuple[np.ndarray, np.ndarray]], class_names: tuple[str, ...]
 ) -> plt.Figure:
     """One confusion matrix (rows: true class, columns: predicted) per model {name: (probs, labels)}."""
-    fig, axes = plt.subplots(1, len(models), figsize=(2.7 * len(models), 2.9), squeeze=False)
+    many = len(class_names) > 5  # bigger panels, smaller numbers
+    side = 4.6 if many else 2.7
+    fig, axes = plt.subplots(1, len(models), figsize=(side * len(models), side + 0.2), squeeze=False)
     for ax, (name, (probs, labels)) in zip(axes[0], models.items()):
         matrix = confusion_matrix(labels, probs.argmax(1), labels=range(len(class_names)))
         ax.imshow(matrix, cmap="Blues")
         for (i, j), n in np.ndenumerate(matrix):
-            ax.text(
-                j, i, str(n), ha="center", va="center", color="white" if n > matrix.max() / 2 else "black"
-            )
+            color = "white" if n > matrix.max() / 2 else "black"
+            ax.text(j, i, str(n), ha="center", va="center", color=color, fontsize=5 if many else 9)
         ax.set_xticks(range(len(class_names)), class_names, fontsize=7)
         ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
         ax.set_title(name, fontsize=9)

