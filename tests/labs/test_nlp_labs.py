@@ -52,6 +52,36 @@ def test_n4_smoke() -> None:
     assert "| nn.Transformer |" in outcome.report.read_text()
 
 
+def test_n4_token_embeddings_do_not_drown_the_positions() -> None:
+    """Times √C, N(0, 1) token embeddings are ~11× the sinusoids at C=128: the model barely saw order."""
+    model = n4.Seq2SeqTransformer(n4.Config(d_model=128))
+    ids = torch.arange(len(seq2seq.SPECIALS), len(seq2seq.VOCAB))[None]  # (1, V')
+    positions = torch.zeros_like(ids)
+    tokens = model.embed_at(ids, positions) - model.positions(positions)  # (1, V', C)
+    sinusoids = model.positions.table[:20]
+    assert tokens.pow(2).mean().sqrt() < 2 * sinusoids.pow(2).mean().sqrt()
+
+
+def test_n4_source_and_target_share_a_random_offset_in_training() -> None:
+    """Each training example shifts both sides by one offset; the source counts back from </s>."""
+    torch.manual_seed(0)
+    model = n4.Seq2SeqTransformer(n4.Config(d_model=16, n_heads=2, n_layers=1, d_ff=16)).train()
+    data = seq2seq.Seq2SeqTasks(n_train=40, n_eval=8, max_len=5)
+    src, src_len, tgt_in, tgt_out = next(data.eval_batches("test"))
+    seen = []
+    model.embed_at = lambda ids, positions: seen.append(positions) or torch.zeros(*ids.shape, 16)
+    model(src, src_len, tgt_in, tgt_out)
+    source, target = seen  # (B, S), (B, T)
+    rows = torch.arange(len(src))
+    assert (source[rows, src_len - 1] == target[:, 0]).all()  # </s> and <s> at the same position
+    assert (source[rows, 0] == target[:, 0] + src_len - 1).all()
+    assert len(set(target[:, 0].tolist())) > 1  # a different offset per example
+    model.eval()
+    seen.clear()
+    model(src, src_len, tgt_in)
+    assert (seen[1][:, 0] == 0).all()  # no offset when evaluating
+
+
 def test_n5_smoke() -> None:
     outcome = start_run("n5", "smoke", ("steps=20",), data="embedded")
     assert {"gru_bahdanau_test_sort", "lstm_luong_long_reverse", "lstm_luong_params"} <= set(outcome.metrics)

@@ -1,10 +1,12 @@
 """Generated sequence-to-sequence tasks for labs n4 and n5: reverse, sort, add, date normalisation.
 
 Every example is characters in, characters out: the source starts with a task token (one model learns
-all four tasks) and ends with </s>; the target starts with <s> and ends with </s>. Sources of the
-evaluation splits never occur in training. `test_long` holds reverse and sort at lengths beyond the
-training range (up to +20 %), to measure length generalisation. Everything is generated from a fixed
-seed: there is no download and no "real" version of these tasks.
+all four tasks) and ends with </s>; the target starts with <s> and ends with </s>. Reverse/sort
+lengths are drawn with probability proportional to the length: long sources, where repeated letters
+make sorting hard, are most of the data. Sources of the evaluation splits never occur in training.
+`test_long` holds reverse and sort at lengths beyond the training range (up to +20 %), to measure
+length generalisation. Everything is generated from a fixed seed: there is no download and no "real"
+version of these tasks.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ class Seq2SeqTasks:
             out, tries = [], 0
             while len(out) < n and tries < 50 * n:
                 tries += 1
-                length = add_digits if task == "add" else rng.randint(lo, hi)
+                lengths = range(lo, hi + 1)
+                length = add_digits if task == "add" else rng.choices(lengths, weights=lengths)[0]
                 source, target = make_example(task, length, rng)
                 if (task, source) not in exclude:
                     exclude.add((task, source))
