@@ -60,7 +60,6 @@ LENGTH_BUCKETS = ((10, "1-10 words"), (20, "11-20 words"), (30, "21-30 words"), 
 @dataclass
 class Config(FitConfig):
     task: Literal["sentiment", "langid"] = "sentiment"  # langid: the homework variant (data/langid.py)
-    # minilm: the fine-tuned transformer
     models: tuple[Literal["bag", "cnn", "bilstm", "minilm"], ...] = ("bag", "cnn", "bilstm", "minilm")
     # the from-scratch models (fit() knobs above: steps, batch_size, lr, ...)
     min_count: int = 1  # words seen fewer times in training become <unk>
@@ -91,31 +90,13 @@ class Config(FitConfig):
     n_mistakes: int = 10
 
 
+# fmt: off
 PRESETS = {
-    "smoke": {
-        "n_generated": 600,
-        "steps": 30,
-        "batch_size": 16,
-        "lr": 3e-3,
-        "eval_every": 15,
-        "log_every": 5,
-        "n_embd": 16,
-        "n_filters": 8,
-        "n_hidden": 16,
-        "ft_steps": 4,
-        "ft_batch_size": 8,
-        "max_length": 32,
-        "n_mistakes": 3,
-    },
-    "quick": {
-        "steps": 600,
-        "batch_size": 50,
-        "lr": 2e-3,
-        "eval_every": 150,
-        "log_every": 25,
-        "ft_steps": 120,
-        "ft_batch_size": 16,
-    },
+    "smoke": {"n_generated": 600, "steps": 30, "batch_size": 16, "lr": 3e-3, "eval_every": 15, "log_every": 5,
+              "n_embd": 16, "n_filters": 8, "n_hidden": 16, "ft_steps": 4, "ft_batch_size": 8,
+              "max_length": 32, "n_mistakes": 3},
+    "quick": {"steps": 600, "batch_size": 50, "lr": 2e-3, "eval_every": 150, "log_every": 25, "ft_steps": 120,
+              "ft_batch_size": 16},
     "full": {
         "steps": 1000,  # about 6 epochs; the best val loss comes earlier (restore_best)
         "batch_size": 50,
@@ -126,6 +107,7 @@ PRESETS = {
         "ft_epochs": 3.0,  # one epoch took 265 s here (1 thread); its validation loss was still 0.45
     },
 }
+# fmt: on
 
 
 def word_batches(data: Sentences, cfg: Config) -> tuple[TrimmedBatches, WordVocab]:
@@ -151,7 +133,7 @@ def predict_logits(model: torch.nn.Module, batches: TrimmedBatches, split: str) 
 
 def train_from_scratch(
     kind: str, batches: TrimmedBatches, vocab: WordVocab, n_classes: int, cfg: Config, ctx
-) -> dict:
+):
     """Fit one from-scratch model; its val and test logits, loss history, size and time."""
     torch.manual_seed(ctx.seed)
     sizes = {
