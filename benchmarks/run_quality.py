@@ -31,27 +31,19 @@ def default_data_dir() -> str | None:
     return str(shared) if shared.is_dir() else None
 
 
-def measure(
-    lab: str,
-    preset: str,
-    data: str,
-    data_dir: str | None,
-    threads: int,
-    overrides: list[str],
-    name: str | None,
-) -> Path:
-    """Run one lab here, in this process, and write its result file (named `name`, else the lab id)."""
+def measure(args: argparse.Namespace) -> Path:
+    """Run args' one lab here, in this process, and write its result file (`--name`, else the lab id)."""
     from dlpractice.runner import start_run
 
+    lab, preset, overrides = args.labs[0], args.preset, args.set
     started = time.perf_counter()
-    outcome = start_run(
-        lab, preset, tuple(overrides), data=data, data_dir=data_dir, threads=threads, device="cpu"
-    )
+    where = {"data": args.data, "data_dir": args.data_dir, "threads": args.threads, "device": "cpu"}
+    outcome = start_run(lab, preset, tuple(overrides), **where)
     seconds = time.perf_counter() - started
     figures = {k: v for k, v in outcome.metrics.items() if k != outcome.lab.metric}
     figures["run_seconds"] = outcome.seconds
     path = write_result(
-        name or outcome.lab.id,
+        args.name or outcome.lab.id,
         metric=outcome.lab.metric,
         value=outcome.value,
         bar=outcome.lab.bar,
@@ -110,7 +102,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one lab, measured in this process; the parent reads the path printed last
-        print(measure(args.labs[0], args.preset, args.data, args.data_dir, args.threads, args.set, args.name))
+        print(measure(args))
         return
     if args.name and len(args.labs) > 1:
         parser.error("--name names one lab's result; give one lab")

@@ -12,8 +12,14 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def loss_curve(history: list[dict[str, float]], path: Path, title: str = "Loss") -> Path:
-    """Train and val loss against the optimiser step."""
+def loss_curve(
+    history: list[dict[str, float]],
+    path: Path,
+    title: str = "Loss",
+    xlabel: str = "step",
+    ylabel: str = "loss (nats/token)",
+) -> Path:
+    """Train and val loss against the optimiser step (or whatever `history`'s "step" counts)."""
     train = [(h["step"], h["train_loss"]) for h in history if "train_loss" in h]
     val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -21,7 +27,7 @@ def loss_curve(history: list[dict[str, float]], path: Path, title: str = "Loss")
         ax.plot(*zip(*train), label="train (minibatch)", alpha=0.6, linewidth=0.8)
     if val:
         ax.plot(*zip(*val), label="val", marker="o", markersize=3)
-    ax.set(xlabel="step", ylabel="loss (nats/token)", title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
@@ -29,7 +35,8 @@ def loss_curve(history: list[dict[str, float]], path: Path, title: str = "Loss")
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure built with layout="constrained" keeps its own
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

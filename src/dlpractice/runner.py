@@ -113,9 +113,10 @@ class RunContext:
         return path
 
     def loss_figure(
-        self, history: list[dict[str, float]], name: str = "loss", title: str = "Loss curve"
+        self, history: list[dict[str, float]], name: str = "loss", title: str = "Loss curve", **labels: str
     ) -> Path:
-        path = loss_curve(history, self.run_dir / "figures" / f"{name}.png", title)
+        """The train/val loss figure; `labels` (xlabel, ylabel) when the loss is not per token per step."""
+        path = loss_curve(history, self.run_dir / "figures" / f"{name}.png", title, **labels)
         self.figures.append((title, path))
         return path
 

@@ -53,7 +53,9 @@ class FitConfig:
     eval_every: int = 500
     log_every: int = 50
     patience: int = 0  # stop after this many evaluations without improvement; 0 never stops early
-    restore_best: bool = False  # end with the weights of the best validation loss, not the last ones
+    # end with the weights of the best validation loss (kept in run_dir/best.safetensors and written to
+    # model.safetensors); checkpoint.safetensors keeps the last weights, which a resumed run goes on from
+    restore_best: bool = False
     ckpt_every: int = 1000
 
 

@@ -127,7 +127,7 @@ def group_accuracy_figure(table: dict[str, dict[str, tuple[int, float]]], title:
     """Grouped bars: accuracy per group (x) for each model; table = {model: {group: (n, accuracy)}}."""
     groups = list(next(iter(table.values())))
     width = 0.8 / len(table)
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for i, (model, by_group) in enumerate(table.items()):
         x = np.arange(len(groups)) + (i - (len(table) - 1) / 2) * width
         ax.bar(x, [by_group[g][1] for g in groups], width, label=model)
@@ -135,5 +135,5 @@ def group_accuracy_figure(table: dict[str, dict[str, tuple[int, float]]], title:
     ax.set_xticks(range(len(groups)), [f"{g}\n(n={counts[g][0]})" for g in groups], fontsize=8)
     ax.set(ylabel="accuracy", ylim=(0.4, 1.0), title=title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=len(table))
+    ax.legend(fontsize=7, ncol=len(table), loc="upper center", bbox_to_anchor=(0.5, -0.22))  # off the bars
     return fig

@@ -8,8 +8,8 @@ word). For an observed pair (c, o) and K noise words k drawn from the unigram di
     -log σ(u_o · v_c) - Σ_k log σ(-u_k · v_c)
 
 averaged over the batch: the observed pair is pushed to score high, the noise pairs low. Trained with
-fit() and Adam on minibatches of pairs, where the C code runs plain SGD one pair at a time with a
-linearly decaying rate; like the C code, v starts small and random and u at zero. Simplified: a noise
+fit() on minibatches of pairs (lab l9 uses plain SGD with a linearly decaying rate, as the C code does,
+which takes one pair at a time); like the C code, v starts small and random and u at zero. Simplified: a noise
 word that happens to equal the context word is kept (the C code skips it).
 """
 

@@ -229,7 +229,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
 
         train(cnn, F.cross_entropy, images["train"], digits.y_train, cfg.digits_steps, cfg, rng,
               cfg.batch_size, on_step)  # fmt: skip
-    ctx.loss_figure(history, title="Digits CNN (scratch engine): cross-entropy")
+    ctx.loss_figure(history, title="Digits CNN (scratch engine): cross-entropy", ylabel="nats/image")
 
     metrics = {
         "test_accuracy": accuracy(cnn, images["test"], digits.y_test),

@@ -223,7 +223,12 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     ax.scatter(*test_set.x.T, c=test_set.y, s=6, cmap="brg")
     ax.set(title=f"spirals: test accuracy {test_accuracy:.3f}")
     ctx.figure("spirals", fig, "The trained classifier's regions and the test points")
-    ctx.loss_figure(history, title="Training loss per epoch (the hand-written loop)")
+    ctx.loss_figure(
+        history,
+        title="Training loss per epoch (the hand-written loop)",
+        xlabel="epoch",
+        ylabel="cross-entropy (nats/example)",
+    )
     ctx.section(
         "Checks",
         "| check | passed |\n|---|---|\n"

@@ -228,12 +228,12 @@ def tsne_figure(rows: dict[str, dict], vocab: WordVocab, n: int, seed: int) -> p
 
 def neighbours_figure(probes: list[str], rows: dict[str, dict]) -> plt.Figure:
     cells = [[word, *(r["neighbours"][i] for r in rows.values())] for i, word in enumerate(probes)]
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(probes) + 0.6))
+    fig, ax = plt.subplots(figsize=(9, 0.25 * len(probes) + 0.4))
     ax.axis("off")
-    table = ax.table(cells, colLabels=["word", *rows], loc="upper center", cellLoc="left", colLoc="left")
+    widths = [0.12] + [0.88 / len(rows)] * len(rows)  # the table fills the axes: no empty band below
+    table = ax.table(cells, colLabels=["word", *rows], colWidths=widths, bbox=(0, 0, 1, 1), cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    table.auto_set_column_width(range(len(rows) + 1))
     return fig
 
 
@@ -276,8 +276,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         r["neighbours"] = neighbours(r["vectors"], probes, vocab, cfg.neighbours)
     relations = list(dict.fromkeys(q[0] for q in questions))
 
-    ctx.loss_figure(rows["skip-gram"]["history"], "loss", "Skip-gram: negative-sampling loss")
-    ctx.loss_figure(rows["GloVe"]["history"], "glove_loss", "GloVe: weighted least squares on log X")
+    ctx.loss_figure(rows["skip-gram"]["history"], "loss", "Skip-gram: negative sampling", ylabel="nats/pair")
+    ctx.loss_figure(rows["GloVe"]["history"], "glove_loss", "GloVe: weighted squares", ylabel="loss/pair")
     ours = {name: rows[name] for name in ("skip-gram", "GloVe")}
     ctx.figure("tsne", tsne_figure(ours, vocab, cfg.tsne_words, ctx.seed), "t-SNE of the most frequent words")
     ctx.figure("neighbours", neighbours_figure(probes, ours), "Nearest neighbours by cosine")

@@ -139,7 +139,7 @@ def tour_model(tokenizer, ctx, cfg: Config) -> tuple[dict[str, float], np.ndarra
 
 
 def similarity_figure(similarity: np.ndarray) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = plt.subplots(figsize=(8, 4.6), layout="constrained")  # room for the labels and the colour bar
     image = ax.imshow(similarity, cmap="viridis", vmin=min(0.0, similarity.min()), vmax=1)
     for (i, j), value in np.ndenumerate(similarity):
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
@@ -238,7 +238,7 @@ def fine_tune(train, val, tokenizer, cfg: Config, ctx):
     val_loss = trainer.evaluate()["eval_loss"]
     history = [{"step": h["step"], "train_loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     history.append({"step": trainer.state.global_step, "val_loss": val_loss})
-    ctx.loss_figure(history, "loss", "5 · Trainer: fine-tuning loss")
+    ctx.loss_figure(history, "loss", "5 · Trainer: fine-tuning loss", ylabel="cross-entropy (nats/sentence)")
     ctx.section(
         "5 · Trainer",
         block(

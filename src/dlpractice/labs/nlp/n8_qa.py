@@ -305,7 +305,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         by_word.setdefault(question_word(e.question), []).append(best_over(f1_score, a, e.answers))
     n_long = sum(1 for n in Counter(tuned["windows"].example).values() if n > 1)  # multi-window contexts
 
-    ctx.loss_figure(tuned["history"])
+    ctx.loss_figure(tuned["history"], ylabel="start + end cross-entropy / 2 (nats/window)")
     first_logits = logits_figure(tuned["logits"][0], tuned["windows"], data.test[0])
     ctx.figure("logits", first_logits, "Start and end logits")
     failures = {k: float(kinds[k]) for k in FAILURE_KINDS}
