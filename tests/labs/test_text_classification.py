@@ -52,6 +52,19 @@ def test_smoke_run(tiny_bert):
     torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
 
 
+def test_seeds_average_the_scores_of_the_models_from_scratch():
+    outcome = start_run("n6", "smoke", ("models=bag,cnn", "seeds=2"), data="embedded")
+    m = outcome.metrics
+    saved = json.loads((outcome.run_dir / "predictions.json").read_text())
+    hits = np.argmax(saved["probs"]["Kim CNN"], 1) == np.array(saved["labels"])  # the first seed's
+    second = 2 * m["cnn_accuracy"] - hits.mean()  # the mean of two seeds gives the other one
+    assert 0 <= second <= 1 and second * len(hits) == pytest.approx(round(second * len(hits)))
+    assert m["cnn_accuracy_std"] == pytest.approx(abs(hits.mean() - second) / 2)
+    later = f"seed{outcome.record['seed'] + 1}"  # the second seed trains in its own folder
+    assert (outcome.run_dir / later).is_dir() and (outcome.run_dir / "cnn" / later).is_dir()
+    assert "| Kim CNN | 2 |" in outcome.report.read_text()
+
+
 def test_real_data_missing_is_one_line_error(tmp_path):
     with pytest.raises(DlpError, match=r"rt-polaritydata.tar.gz not found.*put https://.*extracted files"):
         start_run("n6", "smoke", data="real", data_dir=str(tmp_path))
