@@ -73,42 +73,20 @@ class Config(FitConfig):
     compare_torch: bool = True  # train nn.Transformer of the same size the same way
 
 
+# fmt: off
 PRESETS = {
-    "smoke": {
-        "d_model": 32,
-        "n_heads": 2,
-        "n_layers": 1,
-        "d_ff": 64,
-        "n_train": 2000,
-        "n_eval": 20,
-        "max_len": 6,
-        "steps": 60,
-        "batch_size": 32,
-        "lr": 3e-3,
-        "log_every": 10,
-        "beam_size": 2,
-    },
-    "quick": {
-        "n_train": 20000,
-        "n_eval": 100,
-        "max_len": 10,
-        "steps": 1500,
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_steps": 100,
-        "eval_every": 500,
-    },
+    "smoke": {"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "n_train": 2000, "n_eval": 20,
+              "max_len": 6, "steps": 60, "batch_size": 32, "lr": 3e-3, "log_every": 10, "beam_size": 2},
+    "quick": {"n_train": 20000, "n_eval": 100, "max_len": 10, "steps": 1500, "batch_size": 64, "lr": 2e-3,
+              "warmup_steps": 100, "eval_every": 500},
     "full": {
-        "steps": 10000,
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_steps": 300,
-        "min_lr_ratio": 0.02,
-        "eval_every": 1000,
-        "log_every": 100,
-        "ckpt_every": 3000,
+        # d_model 64 (4 heads) on 40,000 examples lost count of repeated letters: long sort 96.5 %
+        "d_model": 128, "n_heads": 8, "d_ff": 512, "n_train": 200000,
+        "steps": 10000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 300, "min_lr_ratio": 0.02,
+        "eval_every": 1000, "log_every": 100, "ckpt_every": 3000,
     },
 }
+# fmt: on
 
 
 def source_positions(src_len: torch.Tensor, s: int) -> torch.Tensor:
