@@ -56,6 +56,11 @@ def split_loss(result: dict, split: str) -> float | None:
     return values.get(f"{split}_loss", values.get(f"{split}_nll"))
 
 
+def _count(value: float | None) -> str:
+    """Parameters and tokens/s as whole numbers with thousands separators."""
+    return "—" if value is None else f"{value:,.0f}"
+
+
 def lm_table(results: list[dict]) -> str:
     lines = [
         "| lab | params | train | val | test | CPU min | tokens/s | published | met |",
@@ -71,8 +76,8 @@ def lm_table(results: list[dict]) -> str:
         cpu_minutes = r["seconds"] * r.get("threads", 1) / 60
         met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
         lines.append(
-            f"| {r['lab']} | {_number(figures.get('params'))} | {' | '.join(losses)} | {cpu_minutes:.1f} | "
-            f"{_number(figures.get('tokens_per_second'))} | {published} | {met} |"
+            f"| {r['lab']} | {_count(figures.get('params'))} | {' | '.join(losses)} | {cpu_minutes:.1f} | "
+            f"{_count(figures.get('tokens_per_second'))} | {published} | {met} |"
         )
     return "\n".join(lines)
 
