@@ -70,6 +70,11 @@ def test_real_data_missing_is_one_line_error(tmp_path):
         start_run("n6", "smoke", data="real", data_dir=str(tmp_path))
 
 
+def test_seeds_below_one_is_one_line_error():
+    with pytest.raises(DlpError, match="seeds must be at least 1, not 0"):
+        start_run("n6", "smoke", ("seeds=0", "models=bag"), data="embedded")
+
+
 def windows_1252_archive(path: Path) -> Path:
     """A stand-in for rt-polaritydata.tar.gz: two short files in Windows-1252 (0x96 is an en dash)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from dlpractice.data.sentiment import (
     tokenize,
 )
 from dlpractice.data.seq2seq import side_context
+from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone, load_pretrained
 from dlpractice.models.textclf import build_classifier
@@ -136,8 +137,7 @@ def predict_logits(model: torch.nn.Module, batches: TrimmedBatches, split: str) 
 def train_from_scratch(
     kind: str, batches: TrimmedBatches, vocab: WordVocab, n_classes: int, cfg: Config, ctx
 ) -> dict:
-    """Fit one from-scratch model once per seed; its val and test logits per seed, the first seed's loss
-    history, its size and the mean time."""
+    """Fit one model per seed: val and test logits per seed, the first seed's history, size, mean time."""
     sizes = {
         "bag": {"n_embd": cfg.n_embd},
         "cnn": {"n_embd": cfg.n_embd, "widths": cfg.widths, "n_filters": cfg.n_filters},
@@ -296,8 +296,8 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
         table.append([NAMES[kind], str(len(runs)), f"{row['params']:,}", f"{row['seconds']:.0f}", accuracy,
                       f"{s['macro_f1']:.3f}", f"{s['roc_auc']:.3f}", f"{s['ece']:.3f}",
                       f"{s['temperature']:.2f}", f"{s['ece_scaled']:.3f}"])  # fmt: skip
-    header = ["model", "seeds", "params", "train s", "accuracy", "macro-F1", "ROC-AUC", "ECE", "T"]
-    header.append("ECE after T")
+    header = ["model", "seeds", "params", "train s", "accuracy", "macro-F1", "ROC-AUC", "ECE", "T",
+              "ECE after T"]  # fmt: skip
     ctx.section("Test scores", markdown_table(header, table))
     ctx.save_json("predictions.json", {"texts": texts, "labels": data.labels["test"],
                                        "probs": {k: p.tolist() for k, (p, _) in probs.items()}})  # fmt: skip
@@ -318,14 +318,14 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
     last = list(probs)[-1]  # the most capable model: the fine-tuned one when it ran
     mistakes = clf.most_confident_mistakes(texts, *probs[last], cfg.n_mistakes)
     body = [[f"{conf:.3f}", data.classes[label], text.replace("|", "\\|")] for text, label, conf in mistakes]
-    ctx.section(
-        f"The most confident mistakes ({last})",
-        markdown_table(["confidence", "true label", "sentence"], body),
-    )
+    listed = markdown_table(["confidence", "true label", "sentence"], body)
+    ctx.section(f"The most confident mistakes ({last})", listed)
     return metrics
 
 
 def run(cfg: Config, ctx) -> dict[str, float]:
+    if cfg.seeds < 1:
+        raise DlpError(f"seeds must be at least 1, not {cfg.seeds}")
     if "minilm" in cfg.models:
         check_backbone(cfg.model)  # a bad --model fails now, not after the other models trained
     if cfg.task == "langid":
