@@ -153,6 +153,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         "count_test_nll": count_nll["test"],
         "count_val_nll": count_nll["val"],
         "numpy_torch_max_diff": max(abs(a - b) for _, a, b in parity),
+        "params": float(sum(p.numel() for p in model.parameters())),
         "steps": float(result.step),
         "tokens_per_second": result.targets_per_second,
     }
