@@ -292,7 +292,7 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
             s["accuracy_std"] = float(np.std([r["accuracy"] for r in runs]))
         s |= {"params": float(row["params"]), "train_seconds": row["seconds"]}
         metrics |= {f"{kind}_{k}": v for k, v in s.items()}
-        accuracy = f"{s['accuracy']:.1%}" + (f" ± {s['accuracy_std']:.1%}" if len(runs) > 1 else "")
+        accuracy = f"{s['accuracy']:.1%}" + (f" ± {s['accuracy_std']:.1%}" if "accuracy_std" in s else "")
         table.append([NAMES[kind], str(len(runs)), f"{row['params']:,}", f"{row['seconds']:.0f}", accuracy,
                       f"{s['macro_f1']:.3f}", f"{s['roc_auc']:.3f}", f"{s['ece']:.3f}",
                       f"{s['temperature']:.2f}", f"{s['ece_scaled']:.3f}"])  # fmt: skip

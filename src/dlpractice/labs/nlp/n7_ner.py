@@ -303,8 +303,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     by_case = {name: recall_by_group(gold, r["pred"], case_groups(data)) for name, r in runs.items()}
 
     ctx.loss_figure(tuned["history"], title="Loss curve (transformer)")
-    crf_loss = {"ylabel": "negative log-likelihood (nats/sentence)"}
-    ctx.loss_figure(runs["BiLSTM-CRF"]["history"], "loss_bilstm_crf", "Loss curve (BiLSTM-CRF)", **crf_loss)
+    crf_history = runs["BiLSTM-CRF"]["history"]
+    ctx.loss_figure(crf_history, "loss_bilstm_crf", "Loss curve (BiLSTM-CRF)", ylabel="NLL (nats/sentence)")
     f1_rows = {
         n: {t: s.get(t, {"f1": 0.0})["f1"] for t in (*ENTITY_TYPES, "micro avg")} for n, s in scores.items()
     }
