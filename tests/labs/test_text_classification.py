@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import softmax
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from dlpractice.data import langid, sentiment
 from dlpractice.errors import DlpError
+from dlpractice.labs.nlp import n6_text_classification as n6
 from dlpractice.metrics import classification as clf
 from dlpractice.models import textclf
 from dlpractice.runner import start_run
@@ -50,6 +51,34 @@ def test_smoke_run(tiny_bert):
         batch = tokenizer(saved["texts"], truncation=True, max_length=32, padding=True, return_tensors="pt")
         probs = model(**batch).logits.softmax(-1)
     torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
+
+
+def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder(tiny_bert, monkeypatch):
+    seen = {}
+
+    def spy(name, texts, *args):
+        seen["texts"] = list(texts)
+        return adapt_to_domain(name, texts, *args)
+
+    adapt_to_domain = n6.adapt_to_domain
+    monkeypatch.setattr(n6, "adapt_to_domain", spy)
+    overrides = (
+        f"model={tiny_bert}",
+        "models=minilm",
+        "adapt_epochs=2",
+        "adapt_lr=1e-3",
+        "ft_layer_decay=0.5",
+    )
+    outcome = start_run("n6", "smoke", overrides, data="embedded")
+    cfg = n6.Config(**n6.PRESETS["smoke"])
+    data = sentiment.load_sentences("embedded", None, cfg.n_generated, cfg.label_noise)
+    assert seen["texts"] == data.texts["train"]  # masked LM on the training split: val and test unseen
+    before = AutoModel.from_pretrained(tiny_bert).state_dict()
+    after = AutoModel.from_pretrained(outcome.run_dir / "adapt" / "adapted").state_dict()
+    assert before.keys() == after.keys()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"embeddings", "encoder"}  # the pooler, which the MLM never sees, is the original's
+    assert 0 <= outcome.metrics["test_accuracy"] <= 1
 
 
 def test_seeds_average_the_scores_of_the_models_from_scratch():

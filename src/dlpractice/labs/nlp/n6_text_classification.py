@@ -39,6 +39,7 @@ from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone, load_pretrained
+from dlpractice.models.finetune import adapt_to_domain, layerwise_optimizer, tracker_callback
 from dlpractice.models.textclf import build_classifier
 from dlpractice.registry import Lab
 from dlpractice.train import FitConfig, fit
@@ -82,6 +83,9 @@ class Config(FitConfig):
     ft_lr: float = 5e-5
     ft_warmup: float = 0.1  # share of the updates
     ft_weight_decay: float = 0.01
+    ft_layer_decay: float = 1.0  # < 1: each layer down learns at this times the lr above (models/finetune.py)
+    adapt_epochs: float = 0.0  # > 0: masked-LM passes over the training sentences before fine-tuning
+    adapt_lr: float = 1e-4
     # data and evaluation
     n_generated: int = 6000  # sentences in the generated (embedded) set
     label_noise: float = 0.05  # generated labels flipped at random
@@ -104,10 +108,10 @@ PRESETS = {
         "batch_size": 50,
         "lr": 5e-4,  # with weight_decay: the best CNN val accuracy of lr {5e-4, 1e-3} x wd {0, 0.1, 0.3}
         "weight_decay": 0.1,
-        "eval_every": 100,
-        "log_every": 50,
+        "eval_every": 100, "log_every": 50,
         "seeds": 3,  # the CNN's test accuracy with seeds 1337, 1 and 2: 75.8, 77.9 and 76.2 %
         "ft_epochs": 3.0,  # one epoch took 265 s here (1 thread); its validation loss was still 0.45
+        "ft_lr": 1e-4, "ft_layer_decay": 0.8,  # MiniLM val accuracy 83.9 %; all layers at lr 5e-5: 83.2 %
     },
 }
 # fmt: on
@@ -162,10 +166,16 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    tokenizer = load_pretrained(AutoTokenizer, cfg.model)
+    side = side_context(ctx, "minilm")
+    tokenizer, backbone, adapt_seconds = load_pretrained(AutoTokenizer, cfg.model), cfg.model, 0.0
+    if cfg.adapt_epochs > 0:  # masked LM on the training sentences only: val and test stay unseen
+        adapt = side_context(ctx, "adapt")
+        backbone, adapt_seconds = adapt_to_domain(
+            cfg.model, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
+        )
     model = load_pretrained(
         AutoModelForSequenceClassification,
-        cfg.model,
+        backbone,
         num_labels=len(data.classes),
         id2label=dict(enumerate(data.classes)),
         label2id={name: i for i, name in enumerate(data.classes)},
@@ -180,7 +190,6 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         )
         for split, texts in data.texts.items()
     }
-    side = side_context(ctx, "minilm")
     args = TrainingArguments(
         output_dir=str(side.run_dir / "trainer"),
         num_train_epochs=cfg.ft_epochs,
@@ -203,6 +212,9 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         bf16=ctx.device == "cuda" and torch.cuda.is_bf16_supported(),
         disable_tqdm=not ctx.progress.show,
     )
+    optimizer = None  # the Trainer's own AdamW, one learning rate; or one rate per layer:
+    if cfg.ft_layer_decay < 1:
+        optimizer = layerwise_optimizer(model, cfg.ft_lr, cfg.ft_layer_decay, cfg.ft_weight_decay)
     trainer = Trainer(
         model=model,
         args=args,
@@ -211,6 +223,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
         processing_class=tokenizer,
         callbacks=[tracker_callback(side.tracker)],
+        optimizers=(optimizer, None),  # the Trainer adds its warmup and linear decay to either
     )
     started = time.perf_counter()
     trainer.train()
@@ -227,20 +240,8 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         "test": [trainer.predict(splits["test"]).predictions],
         "history": history,
         "params": model.num_parameters(),
-        "seconds": seconds,
+        "seconds": seconds + adapt_seconds,
     }
-
-
-def tracker_callback(tracker):
-    """A TrainerCallback that sends the Trainer's logs (loss, learning rate, grad norm) to our tracker."""
-    from transformers import TrainerCallback  # here: importing transformers takes seconds
-
-    class ToTracker(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
-            tracker.log_metrics(state.global_step, numbers)
-
-    return ToTracker()
 
 
 def loss_figure(rows: dict[str, dict]) -> plt.Figure:

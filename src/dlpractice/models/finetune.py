@@ -1,0 +1,144 @@
+"""Fine-tuning helpers for the Hugging Face labs: layer-wise learning rates and domain adaptation.
+
+- Layer-wise learning-rate decay (LLRD; Howard & Ruder 2018, "discriminative fine-tuning"; Clark et al.
+  2020, ELECTRA): the head learns at the full rate, each encoder layer below it at `decay` times the
+  rate of the layer above, the embeddings slowest. The lower layers hold the general features that
+  pretraining paid for; a smaller step keeps them while the top adapts to the task.
+- Domain-adaptive pretraining (Gururangan et al. 2020, "Don't Stop Pretraining"): a short masked-LM
+  pass over the task's own training sentences before fine-tuning.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import torch
+
+from dlpractice.models.backbone import load_pretrained
+
+LAYER = re.compile(r"\.layer\.(\d+)\.")  # BERT-style names: bert.encoder.layer.3.attention...
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """0 for the embeddings, i + 1 for encoder layer i, n_layers + 1 for everything above (pooler, head)."""
+    if "embeddings" in name:
+        return 0
+    match = LAYER.search(name)
+    return int(match.group(1)) + 1 if match else n_layers + 1
+
+
+def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: lr · decay^(n_layers + 1 − depth), no weight decay on biases and norms."""
+    n_layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = layer_depth(name, n_layers)
+        decays = param.ndim > 1  # biases and LayerNorm weights are vectors: the Trainer skips them too
+        group = groups.setdefault(
+            (depth, decays),
+            {"params": [], "lr": lr * decay ** (n_layers + 1 - depth), "weight_decay": weight_decay * decays},
+        )
+        group["params"].append(param)
+    return [groups[key] for key in sorted(groups)]  # embeddings first, head last
+
+
+def layerwise_optimizer(model: torch.nn.Module, lr: float, decay: float, weight_decay: float):
+    """AdamW over `layerwise_groups`; the Trainer wraps it in its own warmup and linear decay."""
+    return torch.optim.AdamW(layerwise_groups(model, lr, decay, weight_decay), lr=lr)
+
+
+class MaskedPositionsOnly(torch.nn.Module):
+    """A BERT masked LM's loss, with the vocabulary projection applied to the masked positions only.
+
+    The same loss as `BertForMaskedLM(..., labels=labels).loss`, but the (384 x 30,522) output layer runs
+    on the ~15 % of positions that count instead of all of them: measured here, it cost more than the
+    encoder did.
+    """
+
+    def __init__(self, mlm: torch.nn.Module):
+        super().__init__()
+        self.mlm = mlm
+
+    def forward(self, input_ids, attention_mask, labels, token_type_ids=None) -> dict:
+        kwargs = {"attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        hidden = self.mlm.base_model(input_ids, **kwargs)[0]  # (B, T, D)
+        keep = labels != -100  # (B, T): the masked (or kept, or swapped) 15 %
+        logits = self.mlm.cls(hidden[keep])  # (M, V)
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels[keep])}
+
+
+def adapt_to_domain(
+    name_or_path: str, texts: list[str], ctx, epochs: float, lr: float, max_length: int
+) -> tuple[str, float]:
+    """Masked-LM training (15 % of the sub-words) on `texts`; the adapted backbone's directory and seconds.
+
+    ctx: a run context (run_dir, seed, device, tracker); the adapted backbone is saved in run_dir/adapted.
+
+    A checkpoint saved without its MLM head (as the packaged MiniLM is) gets a fresh transform layer;
+    the output layer is tied to the word embeddings, so only that small layer starts from scratch.
+    """
+    from datasets import Dataset
+    from transformers import (
+        AutoModel,
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
+
+    tokenizer = load_pretrained(AutoTokenizer, name_or_path)
+    model = load_pretrained(AutoModelForMaskedLM, name_or_path)  # (B, T, vocab) logits, its own loss
+    dataset = Dataset.from_dict({"text": texts}).map(
+        lambda b: tokenizer(
+            b["text"], truncation=True, max_length=max_length, return_special_tokens_mask=True
+        ),
+        batched=True,
+        remove_columns=["text"],
+    )
+    args = TrainingArguments(
+        output_dir=str(ctx.run_dir / "trainer"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=32,
+        learning_rate=lr,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        save_strategy="no",
+        logging_steps=20,
+        report_to="none",
+        seed=ctx.seed,
+        use_cpu=ctx.device == "cpu",
+        disable_tqdm=True,
+    )
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=ctx.seed)
+    trainer = Trainer(
+        model=MaskedPositionsOnly(model) if hasattr(model, "cls") else model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        callbacks=[tracker_callback(ctx.tracker)],
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    # the adapted encoder under the original pooler (the MLM model has none; a fresh one would be random)
+    encoder = load_pretrained(AutoModel, name_or_path)
+    encoder.load_state_dict(model.base_model.state_dict(), strict=False)
+    encoder.save_pretrained(ctx.run_dir / "adapted")
+    tokenizer.save_pretrained(ctx.run_dir / "adapted")
+    return str(ctx.run_dir / "adapted"), seconds
+
+
+def tracker_callback(tracker):
+    """A TrainerCallback that sends the Trainer's logs (loss, learning rate, grad norm) to our tracker."""
+    from transformers import TrainerCallback  # here: importing transformers takes seconds
+
+    class ToTracker(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
+            tracker.log_metrics(state.global_step, numbers)
+
+    return ToTracker()

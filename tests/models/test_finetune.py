@@ -1,0 +1,72 @@
+"""Layer-wise learning-rate decay: every parameter in one group, the rates falling layer by layer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
+
+from dlpractice.models.finetune import MaskedPositionsOnly, layer_depth, layerwise_groups, layerwise_optimizer
+
+
+def tiny_classifier(n_layers: int = 3) -> BertForSequenceClassification:
+    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=n_layers, num_attention_heads=2,
+                        intermediate_size=16, num_labels=2)  # fmt: skip
+    return BertForSequenceClassification(config)
+
+
+def test_depths_of_bert_parameter_names():
+    assert layer_depth("bert.embeddings.word_embeddings.weight", 3) == 0
+    assert layer_depth("bert.encoder.layer.0.attention.self.query.weight", 3) == 1
+    assert layer_depth("bert.encoder.layer.2.output.dense.bias", 3) == 3
+    assert layer_depth("bert.pooler.dense.weight", 3) == layer_depth("classifier.weight", 3) == 4
+
+
+def test_each_layer_down_learns_at_decay_times_the_rate_above():
+    model = tiny_classifier(3)
+    groups = layerwise_groups(model, lr=1e-3, decay=0.5, weight_decay=0.1)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    assert sorted(lr_of) == sorted(id(p) for p in params.values())  # each parameter in exactly one group
+    assert sum(len(g["params"]) for g in groups) == len(params)
+    want = {
+        "classifier.weight": 1e-3,
+        "bert.pooler.dense.weight": 1e-3,
+        "bert.encoder.layer.2.attention.self.query.weight": 5e-4,
+        "bert.encoder.layer.1.output.dense.weight": 2.5e-4,
+        "bert.encoder.layer.0.intermediate.dense.bias": 1.25e-4,
+        "bert.embeddings.word_embeddings.weight": 6.25e-5,
+    }
+    for name, lr in want.items():
+        assert lr_of[id(params[name])] == pytest.approx(lr), name
+    assert [g["lr"] for g in groups] == sorted(g["lr"] for g in groups)  # embeddings first, head last
+    assert wd_of[id(params["bert.encoder.layer.1.output.LayerNorm.weight"])] == 0.0  # no decay on norms
+    assert wd_of[id(params["classifier.bias"])] == 0.0 and wd_of[id(params["classifier.weight"])] == 0.1
+
+
+def test_decay_one_is_one_learning_rate_and_the_scheduler_keeps_the_ratios():
+    model = tiny_classifier(2)
+    assert {g["lr"] for g in layerwise_groups(model, 3e-4, 1.0, 0.0)} == {3e-4}
+    optimizer = layerwise_optimizer(model, 1e-3, 0.5, 0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5)  # as the Trainer's warmup does
+    optimizer.step()
+    scheduler.step()
+    rates = [g["lr"] for g in optimizer.param_groups]
+    assert rates[-1] == pytest.approx(5e-4) and rates[0] == pytest.approx(5e-4 * 0.5**3)
+
+
+def test_masked_positions_only_is_the_masked_lm_loss():
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+    )
+    mlm = BertForMaskedLM(config).eval()
+    ids = torch.randint(5, 50, (3, 7))  # (B, T)
+    mask = torch.ones_like(ids)
+    mask[2, 4:] = 0
+    labels = torch.full_like(ids, -100)
+    labels[0, 1], labels[1, 5], labels[2, 2] = 7, 9, 11
+    want = mlm(input_ids=ids, attention_mask=mask, labels=labels).loss
+    got = MaskedPositionsOnly(mlm)(ids, mask, labels)["loss"]
+    torch.testing.assert_close(got, want)
