@@ -81,9 +81,9 @@ PRESETS = {
               "warmup_steps": 100, "eval_every": 500},
     "full": {
         # d_model 64 (4 heads) on 40,000 examples lost count of repeated letters: long sort 96.5 %;
-        # 128 wide (8 heads) on 200,000 examples for 10,000 steps: 97.5 %
-        "d_model": 128, "n_heads": 8, "d_ff": 512, "n_train": 400000,
-        "steps": 20000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 300, "min_lr_ratio": 0.02,
+        # this size with 20,000 steps on 400,000 examples also 96.5 %, with 3 layers 91.5 % (greedy)
+        "d_model": 128, "n_heads": 8, "d_ff": 512, "n_train": 200000,
+        "steps": 10000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 300, "min_lr_ratio": 0.02,
         "eval_every": 1000, "log_every": 100, "ckpt_every": 3000,
     },
 }
