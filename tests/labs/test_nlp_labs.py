@@ -1,6 +1,7 @@
 """Labs n2-n5: each smoke preset runs end to end; the seq2seq decoders and tasks behave."""
 
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -103,6 +104,20 @@ def test_tasks_are_right_and_held_out() -> None:
     src, src_len, tgt_in, tgt_out = next(data.eval_batches("test"))
     assert (tgt_in[:, 1:] == tgt_out[:, :-1]).all() and src_len.max() == src.size(1)
     assert seq2seq.decode(data.splits["test"][0].tgt[1:]) == data.splits["test"][0].target
+
+
+def longest_run(examples: list, task: str) -> list[int]:
+    return [max(Counter(e.source).values()) for e in examples if e.task == task]
+
+
+def test_narrow_alphabets_lengthen_the_runs_of_training_sorts_only() -> None:
+    wide, narrow = (seq2seq.Seq2SeqTasks(n_train=4000, n_eval=20, narrow_alphabets=n) for n in (False, True))
+    runs = {d: sum(r >= 4 for r in longest_run(d.splits["train"], "sort")) for d in (wide, narrow)}
+    assert runs[narrow] > 2 * runs[wide]  # a letter 4+ times is far more common in training
+    for split in ("val", "test", "test_long"):  # evaluation draws from all 26 letters, unchanged
+        assert [e.source for e in narrow.splits[split]] == [e.source for e in wide.splits[split]]
+    train = {(e.task, e.source) for e in narrow.splits["train"]}
+    assert not train & {(e.task, e.source) for e in narrow.splits["test"] + narrow.splits["test_long"]}
 
 
 class Oracle(torch.nn.Module):

@@ -5,8 +5,10 @@ all four tasks) and ends with </s>; the target starts with <s> and ends with </s
 lengths are drawn with probability proportional to the length: long sources, where repeated letters
 make sorting hard, are most of the data. Sources of the evaluation splits never occur in training.
 `test_long` holds reverse and sort at lengths beyond the training range (up to +20 %), to measure
-length generalisation. Everything is generated from a fixed seed: there is no download and no "real"
-version of these tasks.
+length generalisation. With `narrow_alphabets`, half the reverse/sort training sources use a random
+subset of the letters (1 to 26 of them), so long runs of one letter, which a sort must count, are common
+in training; evaluation always draws from all 26. Everything is generated from a fixed seed: there is no
+download and no "real" version of these tasks.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d/%m/%Y", "%b %d %Y", "%A %d %B %Y", "%d.%m.%y")
 
 
-def make_example(task: str, length: int, rng: random.Random) -> tuple[str, str]:
+def make_example(task: str, length: int, rng: random.Random, letters: str = LETTERS) -> tuple[str, str]:
     """One (source, target) pair; `length` is the number of symbols for reverse/sort, digits for add."""
     if task in ("reverse", "sort"):
-        text = "".join(rng.choice(LETTERS) for _ in range(length))
+        text = "".join(rng.choice(letters) for _ in range(length))
         return text, text[::-1] if task == "reverse" else "".join(sorted(text))
     if task == "add":
         a, b = (rng.randrange(10 ** rng.randint(1, length)) for _ in range(2))
@@ -94,18 +96,28 @@ class Seq2SeqTasks:
         add_digits: int = 4,
         seed: int = 1234,
         eval_batch_size: int = 500,
+        narrow_alphabets: bool = False,
     ):
         rng = random.Random(seed)
         self.tasks, self.max_len, self.eval_batch_size = tasks, max_len, eval_batch_size
+        self.narrow_alphabets = narrow_alphabets
         self.long_range = (max_len + 1, max(max_len + 1, math.ceil(1.2 * max_len)))
 
-        def draw(task: str, n: int, lo: int, hi: int, exclude: set[str]) -> list[Example]:
+        def training_letters() -> str:
+            if not narrow_alphabets or rng.random() < 0.5:
+                return LETTERS
+            return "".join(rng.sample(LETTERS, rng.randint(1, len(LETTERS))))
+
+        def draw(
+            task: str, n: int, lo: int, hi: int, exclude: set[str], train: bool = False
+        ) -> list[Example]:
             out, tries = [], 0
             while len(out) < n and tries < 50 * n:
                 tries += 1
                 lengths = range(lo, hi + 1)
                 length = add_digits if task == "add" else rng.choices(lengths, weights=lengths)[0]
-                source, target = make_example(task, length, rng)
+                letters = training_letters() if train and task in ("reverse", "sort") else LETTERS
+                source, target = make_example(task, length, rng, letters)
                 if (task, source) not in exclude:
                     exclude.add((task, source))
                     out.append(Example(task, source, target, *encode(task, source, target)))
@@ -121,7 +133,7 @@ class Seq2SeqTasks:
         seen = set(held_out)
         per_task = n_train // len(tasks)
         for task in tasks:
-            self.splits["train"] += draw(task, per_task, min_len, max_len, seen)
+            self.splits["train"] += draw(task, per_task, min_len, max_len, seen, train=True)
 
     def describe(self) -> dict[str, str | int]:
         return {
@@ -129,6 +141,7 @@ class Seq2SeqTasks:
             "data_origin": "generated seq2seq tasks (dlpractice.data.seq2seq)",
             "tasks": ",".join(self.tasks),
             "train_lengths": f"1-{self.max_len}",
+            "train_alphabets": "half of reverse/sort narrow" if self.narrow_alphabets else "26 letters",
             "long_lengths": f"{self.long_range[0]}-{self.long_range[1]}",
             **{f"n_{split}": len(examples) for split, examples in self.splits.items()},
         }
