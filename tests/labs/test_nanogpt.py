@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,3 +136,45 @@ def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
     assert read_run(resumed.run_dir)["status"] == "finished"
     for key in ("val_loss", "train_loss", "steps"):
         assert resumed.metrics[key] == unbroken.metrics[key]
+
+
+def load_reference():
+    """benchmarks/nanogpt_reference.py, nanoGPT's own model and loop, imported by path."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "nanogpt_reference.py"
+    spec = importlib.util.spec_from_file_location("nanogpt_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_our_gpt_computes_what_nanogpts_computes():
+    """Same recipe, same weights (renamed): the same logits and loss as nanoGPT's own model."""
+    ref = load_reference()
+    torch.manual_seed(0)
+    theirs = ref.GPT(ref.GPTConfig(block_size=T, vocab_size=V, n_layer=2, n_head=2, n_embd=16, bias=False))
+    ours = tiny("gpt")
+    renamed = {
+        k.removeprefix("transformer.").replace("h.", "blocks.", 1): v for k, v in theirs.state_dict().items()
+    }
+    renamed = {k.replace("mlp.c_fc", "mlp.0").replace("mlp.c_proj", "mlp.2"): v for k, v in renamed.items()}
+    ours.load_state_dict(renamed)
+    idx, targets = torch.randint(V, (3, T)), torch.randint(V, (3, T))
+    (a, loss_a), (b, loss_b) = ours(idx, targets), theirs(idx, targets)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(loss_a, loss_b)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+def test_reference_recipe_is_the_readme_cpu_recipe():
+    recipe = load_reference().RECIPE
+    readme = dict(batch_size=12, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, eval_iters=20)
+    assert {k: recipe[k] for k in readme} == readme
+    assert recipe["max_iters"] == recipe["lr_decay_iters"] == 2000 and recipe["learning_rate"] == 1e-3
+
+
+def test_fast_preset_is_the_full_recipe_on_a_shorter_schedule():
+    full, fast = (build_config(l8_nanogpt.Config, l8_nanogpt.PRESETS, p) for p in ("full", "fast"))
+    same = ("model_type", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout", "eval_iters")
+    assert all(getattr(fast, k) == getattr(full, k) for k in same)
+    assert fast.steps < full.steps and fast.lr > full.lr
