@@ -83,6 +83,8 @@ def test_run_runs_report_sample(dlp):
             "cannot load model '/no/such/model'",
         ),
         (("run", "l2", "--data", "real"), "names.txt not found"),
+        (("run", "l8", "--preset", "fst"), "unknown preset 'fst' (did you mean 'fast'?)"),
+        (("notebook", "l2", "--preset", "ful"), "unknown preset 'ful' (did you mean 'full'?)"),
         (("run", "r4"), "planned but not implemented"),
         (("run", "l1", "--device", "mps"), "this machine has no mps device"),
         (("report", "nope"), "no run 'nope'"),

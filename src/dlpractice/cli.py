@@ -24,12 +24,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Preset(str, Enum):
-    smoke = "smoke"
-    quick = "quick"
-    full = "full"
-
-
 class DataSource(str, Enum):
     embedded = "embedded"
     real = "real"
@@ -131,8 +125,11 @@ def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-
 def run(
     lab: Annotated[str | None, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")] = None,
     preset: Annotated[
-        Preset, typer.Option(help="smoke: seconds; quick: minutes; full: reaches the bar")
-    ] = Preset.quick,
+        str,
+        typer.Option(
+            help="smoke: seconds; quick: minutes; full: reaches the bar; a lab may add its own (dlp info)"
+        ),
+    ] = "quick",
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a config field: key=value")
     ] = None,
@@ -173,7 +170,7 @@ def run(
             raise DlpError("give a lab to run (e.g. `dlp run l2`) or --resume RUN")
         outcome = start_run(
             lab,
-            preset.value,
+            preset,
             tuple(overrides),
             data.value,
             data_dir,
@@ -408,17 +405,19 @@ def notebook(
     out: Annotated[
         str | None, typer.Option(help="the .ipynb to write (default: ./<id>-<slug>.ipynb)")
     ] = None,
-    preset: Annotated[Preset, typer.Option(help="the preset the notebook runs")] = Preset.smoke,
+    preset: Annotated[str, typer.Option(help="the preset the notebook runs")] = "smoke",
 ) -> None:
     """Write the lab as a Jupyter notebook that runs top to bottom."""
     from pathlib import Path
 
+    from dlpractice.config import check_preset
     from dlpractice.practice.notebook import write_notebook
     from dlpractice.registry import load_lab
 
     module = load_lab(lab)
+    check_preset(module.PRESETS, preset)
     path = Path(out) if out else Path(f"{module.LAB.id}-{module.LAB.slug}.ipynb")
-    write_notebook(module, path, preset.value)
+    write_notebook(module, path, preset)
     console.print(f"notebook: {path} (open it with `jupyter lab {path}`)")
 
 

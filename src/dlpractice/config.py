@@ -76,14 +76,19 @@ def parse_overrides(pairs: typing.Sequence[str]) -> dict[str, str]:
     return out
 
 
-def build_config(
-    cls: type, presets: dict[str, dict[str, Any]], preset: str, overrides: typing.Sequence[str] = ()
-):
-    """Defaults, then the preset, then `--set` overrides (strings coerced to each field's type)."""
+def check_preset(presets: dict[str, dict[str, Any]], preset: str) -> None:
+    """A lab has smoke, quick and full, and may add its own (l8: fast)."""
     if preset not in presets:
         raise DlpError(
             f"unknown preset {preset!r}{did_you_mean(preset, presets)}; presets: {', '.join(presets)}"
         )
+
+
+def build_config(
+    cls: type, presets: dict[str, dict[str, Any]], preset: str, overrides: typing.Sequence[str] = ()
+):
+    """Defaults, then the preset, then `--set` overrides (strings coerced to each field's type)."""
+    check_preset(presets, preset)
     values = dict(presets[preset])
     check_keys(cls, values, f"preset {preset!r}")
     given = parse_overrides(overrides)
