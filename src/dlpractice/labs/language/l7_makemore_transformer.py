@@ -66,7 +66,8 @@ PRESETS = {
     "quick": {"steps": 3000, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "eval_every": 500},
     # Wider than makemore's default, with more dropout: on validation (packed, 4 layers, seed 1337)
     # 64 ch / dropout 0.1 / 12k steps / lr 2e-3 reached 1.957, 96 / 0.2 / 10k / 2e-3 1.949 and
-    # 96 / 0.2 / 10k / 4e-3 1.946; 128 / 0.2 / 6.5k / 3e-3 trailed at 60 % of its schedule (stopped).
+    # 96 / 0.2 / 10k / 4e-3 1.946; 128 / 0.2 / 6.5k / 3e-3 trailed at 60 % of its schedule (stopped);
+    # 96 / 0.3 / 20k / 4e-3 1.944 in twice the time.
     "full": {
         "steps": 10000,
         "batch_size": 64,
