@@ -303,8 +303,14 @@ def flat_scores(scores: dict[str, dict[str, float]], prefix: str = "") -> dict[s
 
 
 def run(cfg: Config, ctx) -> dict[str, float]:
-    sizes = {"max_len": cfg.max_len, "add_digits": cfg.add_digits, "narrow_alphabets": cfg.narrow_alphabets}
-    data = Seq2SeqTasks(TASKS, cfg.n_train, cfg.n_eval, **sizes)
+    data = Seq2SeqTasks(
+        TASKS,
+        cfg.n_train,
+        cfg.n_eval,
+        max_len=cfg.max_len,
+        add_digits=cfg.add_digits,
+        narrow_alphabets=cfg.narrow_alphabets,
+    )
     ctx.record_data(data.describe())  # generated whatever --data asks: these tasks have no real version
     model = Seq2SeqTransformer(cfg)
     rows = {"ours": train_and_score(model, data, cfg, ctx)}
