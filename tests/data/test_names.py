@@ -4,9 +4,18 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from dlpractice.data import fetch
-from dlpractice.data.names import NAMES_TXT, Vocab, context_windows, embedded_names, load_names, split_words
+from dlpractice.data.names import (
+    NAMES_TXT,
+    Vocab,
+    context_windows,
+    embedded_names,
+    load_names,
+    makemore_split,
+    split_words,
+)
 from dlpractice.errors import DlpError
 
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail"]
@@ -46,6 +55,26 @@ def test_split_is_fixed_and_covers_everything():
     assert (len(train), len(val), len(test)) == (4130, 516, 517)
     assert sorted(train + val + test) == words
     assert split_words(words) == (train, val, test)
+
+
+def test_makemore_split_holds_out_makemores_own_test_names():
+    """The reference: makemore.py's create_datasets, as it runs after torch.manual_seed(3407)."""
+    words, _ = embedded_names()
+    torch.manual_seed(3407)
+    test_set_size = min(1000, int(len(words) * 0.1))
+    rp = torch.randperm(len(words)).tolist()
+    makemore_train = [words[i] for i in rp[:-test_set_size]]
+    makemore_test = [words[i] for i in rp[-test_set_size:]]
+    train, val, test = makemore_split(words)
+    assert test == makemore_test and len(test) == 516
+    assert train + val == makemore_train and len(val) == 516  # validation comes out of its training names
+    names = load_names("embedded", split="makemore")
+    assert names.test == test and names.describe()["split"] == "makemore"
+
+
+def test_unknown_split_is_one_line_error():
+    with pytest.raises(DlpError, match="unknown split 'makemor'"):
+        load_names("embedded", split="makemor")
 
 
 def test_real_from_data_dir(tmp_path, published_checksum):

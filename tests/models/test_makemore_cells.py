@@ -13,6 +13,7 @@ from dlpractice.models.makemore import (
     copy_recurrent_weights,
     generate,
     left_align,
+    name_rows,
     name_sequences,
 )
 
@@ -202,3 +203,25 @@ def test_generate_works_and_is_reproducible(model):
     first = generate(m, 8, 5, torch.Generator().manual_seed(7))
     assert first == generate(m, 8, 5, torch.Generator().manual_seed(7))
     assert all(0 not in name and len(name) <= 30 for name in first)
+
+
+def test_name_rows_hold_whole_names_and_their_targets():
+    X, Y = name_rows([[5, 13, 13, 1], [1, 22, 1], [3] * 15, [2]], block_size=16)
+    assert X[0, :9].tolist() == [0, 5, 13, 13, 1, 0, 1, 22, 1]  # '.emma.ava'
+    assert Y[0, :9].tolist() == [5, 13, 13, 1, 0, 1, 22, 1, 0]  # 'emma.ava.'
+    assert (Y[0, 9:] == -1).all() and (X[0, 9:] == 0).all()  # padding the loss ignores
+    assert X[1].tolist() == [0] + [3] * 15  # the 15-letter name did not fit row 0: a row of its own
+    assert X[2, :2].tolist() == [0, 2]
+
+
+def test_with_segments_a_name_reads_the_same_alone_or_after_another():
+    """Attention stays inside each name and positions restart at '.': packing changes nothing."""
+    torch.manual_seed(0)
+    model = Transformer(27, 16, 32, 4, 2, segments=True).eval()
+    row = torch.tensor([[0, 5, 13, 13, 1, 0, 1, 22, 1]])  # '.emma.ava'
+    alone = torch.tensor([[0, 1, 22, 1]])  # '.ava'
+    torch.testing.assert_close(model.logits_all(row)[:, 5:], model.logits_all(alone), atol=1e-5, rtol=0)
+    plain = Transformer(27, 16, 32, 4, 2).eval()
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain.logits_all(row)[:, 5:], plain.logits_all(alone), atol=1e-3)
+    torch.testing.assert_close(plain.logits_all(alone), model.logits_all(alone))  # one name: the same model

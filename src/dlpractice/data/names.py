@@ -2,7 +2,8 @@
 
 Embedded: the first names shipped by the `names` package (US census, 5,163 after lower-casing and
 de-duplication). Real: makemore's names.txt (32,033 names), found on disk or downloaded with a checksum.
-Both are split once, 80/10/10, with a fixed seed that does not depend on the run's seed.
+Both are split once, 80/10/10, with a fixed seed that does not depend on the run's seed; or (l7, to
+compare with makemore's published test loss) as makemore.py splits them: its own 1,000 test names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ NAMES_TXT = RealFile(
 )
 SPLIT_SEED = 42
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+MAKEMORE_SEED, MAKEMORE_TEST = 3407, 1000  # makemore.py: torch.manual_seed(3407), min(1000, 10 %) to test
+SPLITS = ("80/10/10", "makemore")
 BOUNDARY = "."  # token 0: marks both the start and the end of a name
 
 
@@ -34,13 +37,14 @@ class NameSplits:
     test: list[str]
     source: str  # "embedded" or "real"
     origin: str  # the package or file the names came from
+    split: str = "80/10/10"  # or "makemore"
 
     def describe(self) -> dict[str, str | int]:
         return {
             "data_source": self.source,
             "data_origin": self.origin,
-            "split_seed": SPLIT_SEED,
-            "split": "80/10/10",
+            "split_seed": SPLIT_SEED if self.split == "80/10/10" else MAKEMORE_SEED,
+            "split": self.split,
             "n_train": len(self.train),
             "n_val": len(self.val),
             "n_test": len(self.test),
@@ -66,8 +70,12 @@ def real_names(data_dir: str | Path | None = None) -> tuple[list[str], str]:
     return words, str(path)
 
 
-def load_names(source: str = "auto", data_dir: str | Path | None = None) -> NameSplits:
+def load_names(
+    source: str = "auto", data_dir: str | Path | None = None, split: str = "80/10/10"
+) -> NameSplits:
     """Load and split the names. `auto` takes the real file when it is already on disk, else embedded."""
+    if split not in SPLITS:
+        raise DlpError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     from dlpractice.data.fetch import find_local
 
     if source == "auto":
@@ -78,8 +86,8 @@ def load_names(source: str = "auto", data_dir: str | Path | None = None) -> Name
         words, origin = embedded_names()
     else:
         raise DlpError(f"unknown data source {source!r}; use embedded, real or auto")
-    train, val, test = split_words(words)
-    return NameSplits(train, val, test, source, origin)
+    train, val, test = split_words(words) if split == "80/10/10" else makemore_split(words)
+    return NameSplits(train, val, test, source, origin, split)
 
 
 def split_words(words: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -89,6 +97,18 @@ def split_words(words: list[str]) -> tuple[list[str], list[str], list[str]]:
     n_train = int(SPLIT_FRACTIONS[0] * len(shuffled))
     n_val = int(SPLIT_FRACTIONS[1] * len(shuffled))
     return shuffled[:n_train], shuffled[n_train : n_train + n_val], shuffled[n_train + n_val :]
+
+
+def makemore_split(words: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """makemore.py's split (`create_datasets` after `torch.manual_seed(3407)`): its test names exactly.
+
+    makemore trains on all the others and picks its checkpoint by test loss; here the last 1,000 of
+    its training names are held out for validation instead, so the test names stay unseen.
+    """
+    n_test = min(MAKEMORE_TEST, int(len(words) * 0.1))
+    order = torch.randperm(len(words), generator=torch.Generator().manual_seed(MAKEMORE_SEED)).tolist()
+    shuffled = [words[i] for i in order]
+    return shuffled[: -2 * n_test], shuffled[-2 * n_test : -n_test], shuffled[-n_test:]
 
 
 class Vocab:

@@ -241,6 +241,39 @@ def name_sequences(words: list[list[int]], block_size: int) -> tuple[torch.Tenso
     return X, Y
 
 
+def name_rows(words: list[list[int]], block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole names side by side, as many as fit a row: inputs '.emma.ava' and targets 'emma.ava.'.
+
+    Packed like `name_stream` (little padding) but no name is cut: with `name_segments`, every target
+    sees its own name from the start, exactly as evaluation does. X is padded with 0, Y with -1.
+    """
+    rows: list[tuple[list[int], list[int]]] = [([], [])]
+    for ids in words:
+        x, y = [0, *ids][:block_size], [*ids, 0][:block_size]
+        if len(rows[-1][0]) + len(x) > block_size:
+            rows.append(([], []))
+        rows[-1][0].extend(x)
+        rows[-1][1].extend(y)
+    X = torch.zeros(len(rows), block_size, dtype=torch.long)
+    Y = torch.full((len(rows), block_size), -1, dtype=torch.long)
+    for i, (x, y) in enumerate(rows):
+        X[i, : len(x)], Y[i, : len(y)] = torch.tensor(x), torch.tensor(y)
+    return X, Y
+
+
+def name_segments(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For rows of names that each start with '.' (0): positions counted from each name's start (B, T)
+    and the attention mask (B, 1, T, T), True where a position would look at the future or at another name.
+    """
+    T = idx.size(1)
+    at = torch.arange(T, device=idx.device)
+    start = torch.where(idx == 0, at, 0).cummax(1).values  # (B, T): where each position's name began
+    name = (idx == 0).cumsum(1)  # (B, T): which name of the row
+    other = name[:, :, None] != name[:, None, :]  # (B, T, T)
+    future = torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(1)
+    return at - start, (other | future).unsqueeze(1)
+
+
 class SequenceLM(nn.Module):
     """What l4-l7 share: `hidden(idx)` gives a state per position, `head` turns states into logits.
 
@@ -445,15 +478,17 @@ class CausalSelfAttention(nn.Module):
         self.last_attention: torch.Tensor | None = None  # (B, nh, T, T), kept when keep_attention is set
         self.keep_attention = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, C); blocked (B, 1, T, T) is True where t may not look (default: the future)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # (B, T, C) each
+        if blocked is None:
+            blocked = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): the future
         # BEGIN EXERCISE l7.1: split into heads, masked scaled dot-product attention, merge the heads
         hs = C // self.n_head
         q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
-        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-        att = F.softmax(att.masked_fill(future, float("-inf")), dim=-1)
+        att = F.softmax(att.masked_fill(blocked, float("-inf")), dim=-1)
         y = self.drop(att) @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         # END EXERCISE
@@ -474,15 +509,17 @@ class Block(nn.Module):
             nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), blocked)
         return x + self.mlp(self.ln2(x))
 
 
 class Transformer(SequenceLM):
     """Token + learned position embeddings, `n_layer` blocks, final LayerNorm, linear head.
 
-    `tie_weights` shares the head's matrix with the token embedding (Press & Wolf, 2017).
+    `tie_weights` shares the head's matrix with the token embedding (Press & Wolf, 2017). With
+    `segments`, every '.' starts a new name: attention stays inside it and positions count from it
+    (`name_segments`), so rows of several whole names (`name_rows`) train exactly what evaluation reads.
     """
 
     def __init__(
@@ -494,9 +531,10 @@ class Transformer(SequenceLM):
         n_layer: int,
         dropout: float = 0.0,
         tie_weights: bool = False,
+        segments: bool = False,
     ):
         super().__init__()
-        self.block_size = block_size
+        self.block_size, self.segments = block_size, segments
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
@@ -521,10 +559,12 @@ class Transformer(SequenceLM):
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         B, T = idx.shape
-        pos = torch.arange(T, device=idx.device)
+        pos, blocked = torch.arange(T, device=idx.device), None
+        if self.segments:
+            pos, blocked = name_segments(idx)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, blocked)
         return self.ln_f(x)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:

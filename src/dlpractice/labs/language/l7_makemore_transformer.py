@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import torch
@@ -51,6 +52,8 @@ class Config(SequenceConfig):
     n_layer: int = 4
     dropout: float = 0.0
     tie_weights: bool = False
+    segments: bool = False  # attention and positions restart at each name; rows of whole names
+    split: Literal["80/10/10", "makemore"] = "80/10/10"  # makemore: its own test names (data/names.py)
 
 
 PRESETS = {
@@ -89,7 +92,14 @@ PRESETS = {
 
 def build(cfg: Config, vocab_size: int) -> Transformer:
     return Transformer(
-        vocab_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer, cfg.dropout, cfg.tie_weights
+        vocab_size,
+        cfg.block_size,
+        cfg.n_embd,
+        cfg.n_head,
+        cfg.n_layer,
+        cfg.dropout,
+        cfg.tie_weights,
+        cfg.segments,
     )
 
 
@@ -133,8 +143,8 @@ def position_figure(model: Transformer) -> plt.Figure:
 
 
 def run(cfg: Config, ctx) -> dict[str, float]:
-    names, vocab = load_splits(ctx)
-    data = sequence_data(names, vocab, cfg.block_size, cfg.packed)
+    names, vocab = load_splits(ctx, cfg.split)
+    data = sequence_data(names, vocab, cfg.block_size, cfg.packed, cfg.segments)
     model = build(cfg, len(vocab))
     metrics = train_and_report(model, data, vocab, cfg, ctx, train_split="train_windows")
     word, seq = probe_name(names, vocab, cfg.block_size)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from dlpractice.data.names import NameSplits, Vocab, context_windows, load_names, load_vocab
-from dlpractice.models.makemore import generate, left_align, name_sequences
+from dlpractice.models.makemore import generate, left_align, name_rows, name_sequences
 from dlpractice.train import FitConfig, TensorData, evaluate, fit
 
 
@@ -31,9 +31,10 @@ class SequenceConfig(FitConfig):
     packed: bool = False  # train on all names end to end ('.emma.ava.') cut anywhere: no padding
 
 
-def load_splits(ctx) -> tuple[NameSplits, Vocab]:
-    """The 80/10/10 names, recorded in the run, and the vocabulary, saved for `dlp sample`."""
-    names = load_names(ctx.data, ctx.data_dir)
+def load_splits(ctx, split: str = "80/10/10") -> tuple[NameSplits, Vocab]:
+    """The names split 80/10/10 (or as makemore does), recorded in the run; the vocabulary, saved for
+    `dlp sample`."""
+    names = load_names(ctx.data, ctx.data_dir, split)
     ctx.record_data(names.describe())
     vocab = Vocab.from_words(names.train + names.val + names.test)
     ctx.save_json("vocab.json", vocab.chars)
@@ -59,12 +60,14 @@ def name_stream(words: list[list[int]], block_size: int) -> tuple[torch.Tensor, 
     return stream[index], stream[index + 1]
 
 
-def sequence_data(names: NameSplits, vocab: Vocab, block_size: int, packed: bool = False) -> TensorData:
-    """Training names for fit() (one per row, or `packed` end to end); windows to evaluate
-    ('train_windows': those of 4,000 train names)."""
+def sequence_data(
+    names: NameSplits, vocab: Vocab, block_size: int, packed: bool = False, whole_names: bool = False
+) -> TensorData:
+    """Training names for fit() (one per row, `packed` end to end, or `whole_names` several to a row);
+    windows to evaluate ('train_windows': those of 4,000 train names)."""
     splits = {s: context_windows(getattr(names, s), vocab, block_size) for s in ("val", "test")}
     splits["train_windows"] = context_windows(names.train[:4000], vocab, block_size)  # a sample, for speed
-    make = name_stream if packed else name_sequences
+    make = name_rows if whole_names else name_stream if packed else name_sequences
     splits["train"] = make([vocab.encode(w) for w in names.train], block_size)
     return TensorData(splits)
 
