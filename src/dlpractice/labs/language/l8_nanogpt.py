@@ -13,7 +13,8 @@ fewer steps (measured on one thread of an Intel Xeon, val loss, wall seconds): 1
 1.856 in 90 s; at 6e-3, 1.874 in 123 s (a busier machine); 1,200 steps at 6e-3 decayed to 0, 1.907 (misses).
 bf16 autocast and torch.compile made no step faster there (53 ms a step in float32, 65 ms with bf16,
 54 ms compiled, 67 ms both), so neither is used. Against nanoGPT's own code on the same machine and
-thread (benchmarks/nanogpt_reference.py): its recipe, 1.886 in 118.6 s; the fast preset, 1.856 in 90.5 s.
+thread (benchmarks/nanogpt_reference.py): its recipe, 1.886 in 118.6 s; the fast preset, 1.856 in 90.5 s;
+on both cores of the quiet machine (2 threads), 1.886 in 70.5 s against 1.848 in 54.1 s.
 Simplified from nanoGPT: no KV cache when sampling.
 Offline, the corpus is the standard library's own docstrings instead of Shakespeare.
 """
