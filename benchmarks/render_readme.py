@@ -23,7 +23,7 @@ LM_LABS = [f"l{i}" for i in range(1, 9)]
 PUBLISHED = {
     "l2": ("val", 2.17, "makemore lecture 3, MLP"),
     "l3": ("val", 1.993, "makemore lecture 5, WaveNet"),
-    "l7": ("test", 1.92, "makemore README, transformer"),
+    "l7": ("test", 1.92, "makemore README, transformer; l7 on makemore's own split"),
     "l8": ("val", 1.88, "nanoGPT README, CPU recipe"),
 }
 
