@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table: the header, a rule, one line per row (cells as str())."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -75,7 +77,7 @@ def write_report(
         f"({summary.get('data_origin', '')}) · seed {summary['seed']} · device {summary['device']} · "
         f"{summary['threads']} threads · {summary['seconds']:.1f} s · commit {summary['commit']}",
         f"## Result\n{bar_line}",
-        _table([(k, _fmt(v)) for k, v in metrics.items()], ("metric", "value")),
+        markdown_table(("metric", "value"), [(k, _fmt(v)) for k, v in metrics.items()]),
         "## Figures",
         *[f"### {title}\n![{title}]({path.relative_to(run_dir)})" for title, path in figures],
         *[f"## {title}\n{body}" for title, body in sections],

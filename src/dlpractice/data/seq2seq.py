@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from dlpractice.report import markdown_table
+
 SPECIALS = ("<pad>", "<s>", "</s>")
 TASKS = ("reverse", "sort", "add", "date")
 CHARS = "0123456789abcdefghijklmnopqrstuvwxyz +-/,"
@@ -185,7 +187,7 @@ def exact_match_table(rows: dict[str, dict], tasks: tuple[str, ...]) -> str:
     head = (
         ["model", "params", "train s"] + [f"{t} greedy/beam" for t in tasks] + ["reverse +20 %", "sort +20 %"]
     )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for name, row in rows.items():
         s = row["scores"]
         cells = [name, f"{row['params']:,}", f"{row['seconds']:.0f}"]
@@ -193,5 +195,5 @@ def exact_match_table(rows: dict[str, dict], tasks: tuple[str, ...]) -> str:
         cells += [
             f"{s['long'][t]:.1%} / {s['long_beam'][t]:.1%}" for t in ("reverse", "sort") if t in s["long"]
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown_table(head, body)

@@ -41,6 +41,7 @@ from dlpractice.data.words import (
 from dlpractice.models.glove import GloVe
 from dlpractice.models.word2vec import SkipGramNS, analogy, nearest
 from dlpractice.registry import Lab
+from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, TensorData, evaluate, fit
 
 LAB = Lab(
@@ -185,11 +186,6 @@ def neighbours(vectors: torch.Tensor, probes: list[str], vocab: WordVocab, k: in
     """Each probe's k nearest words by cosine, as one comma-separated string."""
     ids, _ = nearest(vectors, torch.tensor([vocab.stoi[w] for w in probes]), k)
     return [", ".join(vocab.words[i] for i in row) for row in ids.tolist()]
-
-
-def markdown_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def comparison_table(rows: dict[str, dict], relations: list[str], n_questions: int) -> str:

@@ -28,6 +28,7 @@ from torch import nn
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.errors import DlpError
 from dlpractice.registry import Lab
+from dlpractice.report import markdown_table
 from dlpractice.tokenizers import BPETokenizer, compare_tokenizers
 from dlpractice.tokenizers.compare import hf_recipe
 
@@ -271,12 +272,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     keys = list(table[0])
     ctx.section(
         f"Comparison (trained on {len(compare_train):,} characters, measured on {len(val):,} val characters)",
-        "| "
-        + " | ".join(keys)
-        + " |\n|"
-        + "---|" * len(keys)
-        + "\n"
-        + "\n".join("| " + " | ".join(str(r[k]) for k in keys) + " |" for r in table),
+        markdown_table(keys, [[r[k] for k in keys] for r in table]),
     )
     ctx.section(
         "Vocabulary sweep (our BPE, GPT-4 split)",

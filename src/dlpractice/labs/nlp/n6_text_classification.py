@@ -42,6 +42,7 @@ from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone, load_pr
 from dlpractice.models.finetune import adapt_to_domain, layerwise_optimizer, tracker_callback
 from dlpractice.models.textclf import build_classifier
 from dlpractice.registry import Lab
+from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
 LAB = Lab(
@@ -262,11 +263,6 @@ def loss_figure(rows: dict[str, dict]) -> plt.Figure:
 def length_bucket(text: str) -> str:
     n = len(tokenize(text))
     return next(name for top, name in LENGTH_BUCKETS if n <= top)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def model_scores(val: np.ndarray, test: np.ndarray, labels: dict, n_bins: int) -> dict[str, float]:
