@@ -53,6 +53,15 @@ def test_smoke_run(tiny_bert):
     torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
 
 
+def test_fine_tuning_does_not_depend_on_the_models_trained_before_it(tiny_bert):
+    """The new head is drawn from the run's seed, not from the random state the bag model left."""
+    probs = []
+    for models in ("minilm", "bag,minilm"):
+        outcome = start_run("n6", "smoke", (f"model={tiny_bert}", f"models={models}"), data="embedded")
+        probs.append(json.loads((outcome.run_dir / "predictions.json").read_text())["probs"]["MiniLM"])
+    assert probs[0] == probs[1]
+
+
 def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder(tiny_bert, monkeypatch):
     seen = {}
 

@@ -174,6 +174,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         backbone, adapt_seconds = adapt_to_domain(
             cfg.model, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
         )
+    torch.manual_seed(ctx.seed)  # the new head's weights: from the seed, not from the models trained before
     model = load_pretrained(
         AutoModelForSequenceClassification,
         backbone,
