@@ -261,6 +261,11 @@ def name_rows(words: list[list[int]], block_size: int) -> tuple[torch.Tensor, to
     return X, Y
 
 
+def future_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, T) bool, True above the diagonal: the positions after each one, which it may not read."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+
+
 def name_segments(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For rows of names that each start with '.' (0): positions counted from each name's start (B, T)
     and the attention mask (B, 1, T, T), True where a position would look at the future or at another name.
@@ -270,8 +275,7 @@ def name_segments(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     start = torch.where(idx == 0, at, 0).cummax(1).values  # (B, T): where each position's name began
     name = (idx == 0).cumsum(1)  # (B, T): which name of the row
     other = name[:, :, None] != name[:, None, :]  # (B, T, T)
-    future = torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(1)
-    return at - start, (other | future).unsqueeze(1)
+    return at - start, (other | future_mask(T, idx.device)).unsqueeze(1)
 
 
 class SequenceLM(nn.Module):
@@ -483,7 +487,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # (B, T, C) each
         if blocked is None:
-            blocked = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): the future
+            blocked = future_mask(T, x.device)  # (T, T)
         # BEGIN EXERCISE l7.1: split into heads, masked scaled dot-product attention, merge the heads
         hs = C // self.n_head
         q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)

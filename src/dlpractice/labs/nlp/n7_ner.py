@@ -31,7 +31,7 @@ from dlpractice.metrics.ner import ERROR_KINDS, classify_errors, entity_scores, 
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.models.crf import PAD, BiLSTMCRF
 from dlpractice.registry import Lab
-from dlpractice.report import _table
+from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
 LAB = Lab(
@@ -314,7 +314,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     ctx.figure("transitions", transitions_figure(runs["BiLSTM-CRF"]["model"]), "CRF transitions")
     ctx.section("Test scores (entity level, seqeval)", scores_table(scores))
     kinds = ("correct", *ERROR_KINDS)
-    error_table = _table([(n, *(e[k] for k in kinds)) for n, e in errors.items()], ("model", *kinds))
+    error_table = markdown_table(("model", *kinds), [(n, *(e[k] for k in kinds)) for n, e in errors.items()])
     ctx.section("Errors by kind (test entities)", error_table)
     ctx.section("Recall of entities with a word that also occurs lower-case", case_table(by_case))
 
@@ -339,10 +339,10 @@ def scores_table(scores: dict[str, dict]) -> str:
          *(f"{s[t]['f1']:.3f}" if t in s else "—" for t in ENTITY_TYPES))
         for name, s in scores.items()
     ]  # fmt: skip
-    return _table(rows, ("model", "precision", "recall", "F1", *(f"F1 {t}" for t in ENTITY_TYPES)))
+    return markdown_table(("model", "precision", "recall", "F1", *(f"F1 {t}" for t in ENTITY_TYPES)), rows)
 
 
 def case_table(by_case: dict[str, dict[str, tuple[int, int]]]) -> str:
     groups = list(next(iter(by_case.values())))
     rows = [(name, *(f"{h / max(1, n):.3f} ({h}/{n})" for h, n in r.values())) for name, r in by_case.items()]
-    return _table(rows, ("model", *groups))
+    return markdown_table(("model", *groups), rows)

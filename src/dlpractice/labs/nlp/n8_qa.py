@@ -29,7 +29,7 @@ from dlpractice.errors import DlpError
 from dlpractice.metrics.squad import FAILURE_KINDS, best_over, f1_score, failure_kind, squad_scores
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.registry import Lab
-from dlpractice.report import _table
+from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
 LAB = Lab(
@@ -315,7 +315,7 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     ctx.figure("f1_by_question_word", word_figure, "F1 by question word")
     ctx.section("Test scores (SQuAD v1.1 metric)", scores_table(scores, first, n_long, len(data.test)))
     shares = [(k, kinds[k], f"{kinds[k] / len(data.test):.1%}") for k in FAILURE_KINDS]
-    ctx.section("Answers by kind", _table(shares, ("kind", "questions", "share")))
+    ctx.section("Answers by kind", markdown_table(("kind", "questions", "share"), shares))
     ctx.section("Wrong answers (first five)", examples_table(data.test, tuned["answers"], kind_of))
     metrics = {
         "test_exact_match": scores["exact_match"],
@@ -338,7 +338,7 @@ def scores_table(scores: dict, first: dict, n_long: int, n: int) -> str:
     rows = [("every window (stride)", f"{scores['exact_match']:.3f}", f"**{scores['f1']:.3f}**"),
             ("first window only", f"{first['exact_match']:.3f}", f"{first['f1']:.3f}")]  # fmt: skip
     note = f"{n_long} of {n} test questions have a context longer than one window."
-    return _table(rows, ("decoding", "exact match", "F1")) + "\n\n" + note
+    return markdown_table(("decoding", "exact match", "F1"), rows) + "\n\n" + note
 
 
 def examples_table(examples: list[QAExample], answers: list[str], kinds: list[str]) -> str:
@@ -347,4 +347,4 @@ def examples_table(examples: list[QAExample], answers: list[str], kinds: list[st
         tuple(c.replace("|", "/").replace("\n", " ") for c in (e.question, e.answers[0], a or "—", k))
         for e, a, k in wrong
     ]
-    return _table(rows, ("question", "reference", "predicted", "kind"))
+    return markdown_table(("question", "reference", "predicted", "kind"), rows)
