@@ -71,11 +71,12 @@ class MaskedPositionsOnly(torch.nn.Module):
 
 
 def adapt_to_domain(
-    name_or_path: str, texts: list[str], ctx, epochs: float, lr: float, max_length: int
+    name_or_path: str, tokenizer, texts: list[str], ctx, epochs: float, lr: float, max_length: int
 ) -> tuple[str, float]:
     """Masked-LM training (15 % of the sub-words) on `texts`; the adapted backbone's directory and seconds.
 
-    ctx: a run context (run_dir, seed, device, tracker); the adapted backbone is saved in run_dir/adapted.
+    tokenizer: the backbone's own; ctx: a run context (run_dir, seed, device, tracker); the adapted
+    backbone is saved in run_dir/adapted.
 
     A checkpoint saved without its MLM head (as the packaged MiniLM is) gets a fresh transform layer;
     the output layer is tied to the word embeddings, so only that small layer starts from scratch.
@@ -84,13 +85,11 @@ def adapt_to_domain(
     from transformers import (
         AutoModel,
         AutoModelForMaskedLM,
-        AutoTokenizer,
         DataCollatorForLanguageModeling,
         Trainer,
         TrainingArguments,
     )
 
-    tokenizer = load_pretrained(AutoTokenizer, name_or_path)
     model = load_pretrained(AutoModelForMaskedLM, name_or_path)  # (B, T, vocab) logits, its own loss
     dataset = Dataset.from_dict({"text": texts}).map(
         lambda b: tokenizer(

@@ -172,7 +172,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
     if cfg.adapt_epochs > 0:  # masked LM on the training sentences only: val and test stay unseen
         adapt = side_context(ctx, "adapt")
         backbone, adapt_seconds = adapt_to_domain(
-            cfg.model, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
+            cfg.model, tokenizer, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
         )
     torch.manual_seed(ctx.seed)  # the new head's weights: from the seed, not from the models trained before
     model = load_pretrained(
