@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 import torch
 
 from dlpractice.models.backbone import load_pretrained
+
+if TYPE_CHECKING:  # importing transformers takes seconds: only for the type checker
+    from transformers import PreTrainedTokenizerBase, TrainerCallback
+
+    from dlpractice.tracking import Tracker
 
 LAYER = re.compile(r"\.layer\.(\d+)\.")  # BERT-style names: bert.encoder.layer.3.attention...
 
@@ -45,7 +51,9 @@ def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_dec
     return [groups[key] for key in sorted(groups)]  # embeddings first, head last
 
 
-def layerwise_optimizer(model: torch.nn.Module, lr: float, decay: float, weight_decay: float):
+def layerwise_optimizer(
+    model: torch.nn.Module, lr: float, decay: float, weight_decay: float
+) -> torch.optim.AdamW:
     """AdamW over `layerwise_groups`; the Trainer wraps it in its own warmup and linear decay."""
     return torch.optim.AdamW(layerwise_groups(model, lr, decay, weight_decay), lr=lr)
 
@@ -71,7 +79,13 @@ class MaskedPositionsOnly(torch.nn.Module):
 
 
 def adapt_to_domain(
-    name_or_path: str, tokenizer, texts: list[str], ctx, epochs: float, lr: float, max_length: int
+    name_or_path: str,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    ctx,
+    epochs: float,
+    lr: float,
+    max_length: int,
 ) -> tuple[str, float]:
     """Masked-LM training (15 % of the sub-words) on `texts`; the adapted backbone's directory and seconds.
 
@@ -131,7 +145,7 @@ def adapt_to_domain(
     return str(ctx.run_dir / "adapted"), seconds
 
 
-def tracker_callback(tracker):
+def tracker_callback(tracker: Tracker) -> TrainerCallback:
     """A TrainerCallback that sends the Trainer's logs (loss, learning rate, grad norm) to our tracker."""
     from transformers import TrainerCallback  # here: importing transformers takes seconds
 

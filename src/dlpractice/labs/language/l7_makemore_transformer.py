@@ -96,15 +96,9 @@ PRESETS = {
 
 def build(cfg: Config, vocab_size: int) -> Transformer:
     return Transformer(
-        vocab_size,
-        cfg.block_size,
-        cfg.n_embd,
-        cfg.n_head,
-        cfg.n_layer,
-        cfg.dropout,
-        cfg.tie_weights,
-        cfg.segments,
-    )
+        vocab_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer, cfg.dropout,
+        tie_weights=cfg.tie_weights, segments=cfg.segments,
+    )  # fmt: skip
 
 
 @torch.no_grad()

@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from dlpractice.data.sentiment import LABELS, load_sentences
-from dlpractice.labs.nlp.n6_text_classification import markdown_table, tracker_callback
 from dlpractice.models.backbone import DEFAULT_BACKBONE, load_pretrained
+from dlpractice.models.finetune import tracker_callback
 from dlpractice.registry import Lab
+from dlpractice.report import markdown_table
 
 LAB = Lab(
     id="n1",
