@@ -22,7 +22,7 @@ from dlpractice.data import langid, sentiment
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n6_text_classification as n6
 from dlpractice.metrics import classification as clf
-from dlpractice.models import textclf
+from dlpractice.models import finetune, textclf
 from dlpractice.runner import start_run
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -69,14 +69,15 @@ def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder
         seen["texts"] = list(texts)
         return adapt_to_domain(name, tokenizer, texts, *args)
 
-    adapt_to_domain = n6.adapt_to_domain
-    monkeypatch.setattr(n6, "adapt_to_domain", spy)
+    adapt_to_domain = finetune.adapt_to_domain
+    monkeypatch.setattr(finetune, "adapt_to_domain", spy)
     overrides = (
         f"model={tiny_bert}",
         "models=minilm",
         "adapt_epochs=2",
         "adapt_lr=1e-3",
         "ft_layer_decay=0.5",
+        "ft_reinit_layers=1",
     )
     outcome = start_run("n6", "smoke", overrides, data="embedded")
     cfg = n6.Config(**n6.PRESETS["smoke"])

@@ -1,4 +1,5 @@
-"""Layer-wise learning-rate decay: every parameter in one group, the rates falling layer by layer."""
+"""Layer-wise learning-rate decay: every parameter in one group, the rates falling layer by layer; the top
+layers re-initialised; the masked-positions-only MLM loss."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
-from dlpractice.models.finetune import MaskedPositionsOnly, layer_depth, layerwise_groups, layerwise_optimizer
+from dlpractice.models.finetune import (
+    MaskedPositionsOnly,
+    layer_depth,
+    layerwise_groups,
+    layerwise_optimizer,
+    reinit_top_layers,
+)
 
 
 def tiny_classifier(n_layers: int = 3) -> BertForSequenceClassification:
@@ -70,3 +77,22 @@ def test_masked_positions_only_is_the_masked_lm_loss():
     want = mlm(input_ids=ids, attention_mask=mask, labels=labels).loss
     got = MaskedPositionsOnly(mlm)(ids, mask, labels)["loss"]
     torch.testing.assert_close(got, want)
+
+
+def test_reinit_redraws_the_top_layers_and_the_pooler_only():
+    torch.manual_seed(0)
+    model = tiny_classifier(n_layers=3)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(1.0)  # away from any value an initialisation gives
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    reinit_top_layers(model, 1)
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == {name for name in before if name.startswith(("bert.encoder.layer.2.", "bert.pooler."))}
+    top = model.bert.encoder.layer[2]
+    assert (top.output.dense.bias == 0).all() and (top.output.LayerNorm.weight == 1).all()
+    assert top.intermediate.dense.weight.std().item() == pytest.approx(
+        model.config.initializer_range, rel=0.3
+    )
+    with pytest.raises(ValueError, match="1 to its layer count"):
+        reinit_top_layers(model, 4)

@@ -4,6 +4,9 @@
   2020, ELECTRA): the head learns at the full rate, each encoder layer below it at `decay` times the
   rate of the layer above, the embeddings slowest. The lower layers hold the general features that
   pretraining paid for; a smaller step keeps them while the top adapts to the task.
+- Re-initialising the top layers (Zhang et al. 2021, "Revisiting Few-sample BERT Fine-tuning"): the
+  last encoder layers and the pooler start afresh. Pretraining shaped them for its own objective; the
+  layers below carry what transfers.
 - Domain-adaptive pretraining (Gururangan et al. 2020, "Don't Stop Pretraining"): a short masked-LM
   pass over the task's own training sentences before fine-tuning.
 """
@@ -56,6 +59,24 @@ def layerwise_optimizer(
 ) -> torch.optim.AdamW:
     """AdamW over `layerwise_groups`; the Trainer wraps it in its own warmup and linear decay."""
     return torch.optim.AdamW(layerwise_groups(model, lr, decay, weight_decay), lr=lr)
+
+
+@torch.no_grad()
+def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
+    """Draw the top `n` encoder layers and the pooler of a BERT-style model afresh, as BERT initialises
+    them: linear weights N(0, initializer_range), biases 0, LayerNorms the identity."""
+    base = model.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None or not 0 < n <= len(layers):
+        raise ValueError(f"cannot re-initialise {n} layers of {type(base).__name__}: 1 to its layer count")
+    pooler = base.pooler if getattr(base, "pooler", None) is not None else torch.nn.Identity()
+    for module in [*layers[-n:].modules(), *pooler.modules()]:
+        if isinstance(module, torch.nn.Linear):
+            module.weight.normal_(0.0, model.config.initializer_range)
+            module.bias.zero_()
+        elif isinstance(module, torch.nn.LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
 
 
 class MaskedPositionsOnly(torch.nn.Module):

@@ -83,7 +83,8 @@ PRESETS = {
     "full": {
         # d_model 64 (4 heads) on 40,000 examples lost count of repeated letters: long sort 96.5 %;
         # this size 97.5 %; with 20,000 steps on 400,000 examples 96.5 %, with 3 layers 91.5 % (greedy),
-        # with narrow_alphabets 91.5 %, with scores times log(keys) (Chiang & Cholak 2022) 94.5 %
+        # with narrow_alphabets 91.5 %, with scores times log(keys) (Chiang & Cholak 2022) 94.5 %,
+        # with dropout 0.1 87.5 %, with rotary positions instead of sinusoids 79.5 %, with 4 heads 97.5 %
         "d_model": 128, "n_heads": 8, "d_ff": 512, "n_train": 200000,
         "steps": 10000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 300, "min_lr_ratio": 0.02,
         "eval_every": 1000, "log_every": 100, "ckpt_every": 3000,

@@ -38,8 +38,8 @@ from dlpractice.data.sentiment import (
 from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
+from dlpractice.models import finetune
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone, load_pretrained
-from dlpractice.models.finetune import adapt_to_domain, layerwise_optimizer, tracker_callback
 from dlpractice.models.textclf import build_classifier
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
@@ -85,6 +85,7 @@ class Config(FitConfig):
     ft_warmup: float = 0.1  # share of the updates
     ft_weight_decay: float = 0.01
     ft_layer_decay: float = 1.0  # < 1: each layer down learns at this times the lr above (models/finetune.py)
+    ft_reinit_layers: int = 0  # > 0: this many top encoder layers and the pooler start afresh (ditto)
     adapt_epochs: float = 0.0  # > 0: masked-LM passes over the training sentences before fine-tuning
     adapt_lr: float = 1e-4
     # data and evaluation
@@ -171,7 +172,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
     tokenizer, backbone, adapt_seconds = load_pretrained(AutoTokenizer, cfg.model), cfg.model, 0.0
     if cfg.adapt_epochs > 0:  # masked LM on the training sentences only: val and test stay unseen
         adapt = side_context(ctx, "adapt")
-        backbone, adapt_seconds = adapt_to_domain(
+        backbone, adapt_seconds = finetune.adapt_to_domain(
             cfg.model, tokenizer, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
         )
     torch.manual_seed(ctx.seed)  # the new head's weights: from the seed, not from the models trained before
@@ -182,6 +183,8 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         id2label=dict(enumerate(data.classes)),
         label2id={name: i for i, name in enumerate(data.classes)},
     )
+    if cfg.ft_reinit_layers:
+        finetune.reinit_top_layers(model, cfg.ft_reinit_layers)
 
     def encode(batch: dict) -> dict:  # no padding here: the Trainer's collator pads each batch
         return tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
@@ -216,7 +219,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
     )
     optimizer = None  # the Trainer's own AdamW, one learning rate; or one rate per layer:
     if cfg.ft_layer_decay < 1:
-        optimizer = layerwise_optimizer(model, cfg.ft_lr, cfg.ft_layer_decay, cfg.ft_weight_decay)
+        optimizer = finetune.layerwise_optimizer(model, cfg.ft_lr, cfg.ft_layer_decay, cfg.ft_weight_decay)
     trainer = Trainer(
         model=model,
         args=args,
@@ -224,7 +227,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         eval_dataset=splits["val"],
         compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
         processing_class=tokenizer,
-        callbacks=[tracker_callback(side.tracker)],
+        callbacks=[finetune.tracker_callback(side.tracker)],
         optimizers=(optimizer, None),  # the Trainer adds its warmup and linear decay to either
     )
     started = time.perf_counter()
