@@ -109,6 +109,12 @@ def test_real_data_missing_is_one_line_error(tmp_path):
         start_run("n6", "smoke", data="real", data_dir=str(tmp_path))
 
 
+def test_more_layers_to_reinit_than_the_backbone_has_fails_before_training(tiny_bert):
+    overrides = ("models=bag,minilm", f"model={tiny_bert}", "ft_reinit_layers=3")  # tiny_bert has 2 layers
+    with pytest.raises(DlpError, match="ft_reinit_layers=3: the backbone has 2 encoder layers"):
+        start_run("n6", "smoke", overrides, data="embedded")
+
+
 def test_seeds_below_one_is_one_line_error():
     with pytest.raises(DlpError, match="seeds must be at least 1, not 0"):
         start_run("n6", "smoke", ("seeds=0", "models=bag"), data="embedded")

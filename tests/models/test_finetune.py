@@ -7,8 +7,10 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
+from dlpractice.errors import DlpError
 from dlpractice.models.finetune import (
     MaskedPositionsOnly,
+    check_reinit_layers,
     layer_depth,
     layerwise_groups,
     layerwise_optimizer,
@@ -94,5 +96,8 @@ def test_reinit_redraws_the_top_layers_and_the_pooler_only():
     assert top.intermediate.dense.weight.std().item() == pytest.approx(
         model.config.initializer_range, rel=0.3
     )
-    with pytest.raises(ValueError, match="1 to its layer count"):
+    with pytest.raises(DlpError, match="1 to its layer count"):
         reinit_top_layers(model, 4)
+    check_reinit_layers(model.config, 3)
+    with pytest.raises(DlpError, match="ft_reinit_layers=4: the backbone has 3 encoder layers"):
+        check_reinit_layers(model.config, 4)

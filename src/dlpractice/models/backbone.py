@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dlpractice.errors import DlpError
+
+if TYPE_CHECKING:  # importing transformers takes seconds: only for the type checker
+    from transformers import PretrainedConfig
 
 DEFAULT_BACKBONE = "minilm"  # the packaged MiniLM; any other value is a directory or a Hub id
 T = TypeVar("T")
@@ -58,8 +61,8 @@ def load_pretrained(loader: Callable[..., T], name_or_path: str, **kwargs) -> T:
         ) from error
 
 
-def check_backbone(name_or_path: str) -> None:
-    """Fail before any training when the model cannot be loaded: its config is enough to know."""
+def check_backbone(name_or_path: str) -> PretrainedConfig:
+    """Fail before any training when the model cannot be loaded: its config is enough to know. Returns it."""
     from transformers import AutoConfig  # here: importing transformers takes seconds
 
-    load_pretrained(AutoConfig, name_or_path)
+    return load_pretrained(AutoConfig, name_or_path)

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from dlpractice.errors import DlpError
 from dlpractice.models.backbone import load_pretrained
 
 if TYPE_CHECKING:  # importing transformers takes seconds: only for the type checker
-    from transformers import PreTrainedTokenizerBase, TrainerCallback
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase, TrainerCallback
 
     from dlpractice.tracking import Tracker
 
@@ -61,6 +62,13 @@ def layerwise_optimizer(
     return torch.optim.AdamW(layerwise_groups(model, lr, decay, weight_decay), lr=lr)
 
 
+def check_reinit_layers(config: PretrainedConfig, n: int) -> None:
+    """A one-line error, before any training, when the backbone has fewer than `n` layers to re-draw."""
+    n_layers = getattr(config, "num_hidden_layers", None)
+    if n and (n_layers is None or not 0 <= n <= n_layers):
+        raise DlpError(f"ft_reinit_layers={n}: the backbone has {n_layers or 'no BERT-style'} encoder layers")
+
+
 @torch.no_grad()
 def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
     """Draw the top `n` encoder layers and the pooler of a BERT-style model afresh, as BERT initialises
@@ -68,7 +76,7 @@ def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
     base = model.base_model
     layers = getattr(getattr(base, "encoder", None), "layer", None)
     if layers is None or not 0 < n <= len(layers):
-        raise ValueError(f"cannot re-initialise {n} layers of {type(base).__name__}: 1 to its layer count")
+        raise DlpError(f"cannot re-initialise {n} layers of {type(base).__name__}: 1 to its layer count")
     pooler = base.pooler if getattr(base, "pooler", None) is not None else torch.nn.Identity()
     for module in [*layers[-n:].modules(), *pooler.modules()]:
         if isinstance(module, torch.nn.Linear):

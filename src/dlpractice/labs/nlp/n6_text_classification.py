@@ -327,8 +327,8 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
 def run(cfg: Config, ctx) -> dict[str, float]:
     if cfg.seeds < 1:
         raise DlpError(f"seeds must be at least 1, not {cfg.seeds}")
-    if "minilm" in cfg.models:
-        check_backbone(cfg.model)  # a bad --model fails now, not after the other models trained
+    if "minilm" in cfg.models:  # a bad --model or ft_reinit_layers fails now, not after the other models
+        finetune.check_reinit_layers(check_backbone(cfg.model), cfg.ft_reinit_layers)
     if cfg.task == "langid":
         data = load_catalogues(cfg.per_language, cfg.languages, Path(cfg.locale_dir))
     else:
