@@ -78,6 +78,7 @@ def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder
         "adapt_lr=1e-3",
         "ft_layer_decay=0.5",
         "ft_reinit_layers=1",
+        "ft_rdrop=0.5",
     )
     outcome = start_run("n6", "smoke", overrides, data="embedded")
     cfg = n6.Config(**n6.PRESETS["smoke"])

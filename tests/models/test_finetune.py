@@ -1,10 +1,11 @@
 """Layer-wise learning-rate decay: every parameter in one group, the rates falling layer by layer; the top
-layers re-initialised; the masked-positions-only MLM loss."""
+layers re-initialised; R-Drop's loss; the masked-positions-only MLM loss."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from dlpractice.errors import DlpError
@@ -14,6 +15,7 @@ from dlpractice.models.finetune import (
     layer_depth,
     layerwise_groups,
     layerwise_optimizer,
+    rdrop_trainer,
     reinit_top_layers,
 )
 
@@ -101,3 +103,27 @@ def test_reinit_redraws_the_top_layers_and_the_pooler_only():
     check_reinit_layers(model.config, 3)
     with pytest.raises(DlpError, match="ft_reinit_layers=4: the backbone has 3 encoder layers"):
         check_reinit_layers(model.config, 4)
+
+
+def test_rdrop_loss_is_two_cross_entropies_plus_alpha_times_the_symmetric_kl(tmp_path):
+    from transformers import TrainingArguments
+
+    torch.manual_seed(0)
+    model = tiny_classifier().train()  # dropout 0.1: the two passes differ
+    inputs = {"input_ids": torch.randint(0, 50, (4, 6)), "labels": torch.tensor([0, 1, 1, 0])}
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = rdrop_trainer(alpha=2.0)(model=model, args=args)
+    torch.manual_seed(1)
+    loss = trainer.compute_loss(model, dict(inputs))
+    torch.manual_seed(1)  # the same dropout masks, by hand
+    a, b = model(input_ids=torch.cat([inputs["input_ids"]] * 2)).logits.chunk(2)
+    ce = (F.cross_entropy(a, inputs["labels"]) + F.cross_entropy(b, inputs["labels"])) / 2
+    pa, pb = a.softmax(-1), b.softmax(-1)
+    kl = ((pa * (pa / pb).log()).sum(-1).mean() + (pb * (pb / pa).log()).sum(-1).mean()) / 2
+    assert kl > 0
+    torch.testing.assert_close(loss, ce + 2.0 * kl)
+    model.eval()  # evaluation: the plain loss of one pass
+    torch.testing.assert_close(
+        trainer.compute_loss(model, dict(inputs)),
+        F.cross_entropy(model(inputs["input_ids"]).logits, inputs["labels"]),
+    )

@@ -7,6 +7,9 @@
 - Re-initialising the top layers (Zhang et al. 2021, "Revisiting Few-sample BERT Fine-tuning"): the
   last encoder layers and the pooler start afresh. Pretraining shaped them for its own objective; the
   layers below carry what transfers.
+- R-Drop (Liang et al. 2021): every batch goes through the model twice, under two dropout masks; the
+  loss adds α times the symmetric KL divergence between the two predictions to their cross-entropy,
+  which pulls the sub-networks dropout samples toward one answer.
 - Domain-adaptive pretraining (Gururangan et al. 2020, "Don't Stop Pretraining"): a short masked-LM
   pass over the task's own training sentences before fine-tuning.
 """
@@ -18,12 +21,13 @@ import time
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 
 from dlpractice.errors import DlpError
 from dlpractice.models.backbone import load_pretrained
 
 if TYPE_CHECKING:  # importing transformers takes seconds: only for the type checker
-    from transformers import PretrainedConfig, PreTrainedTokenizerBase, TrainerCallback
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase, Trainer, TrainerCallback
 
     from dlpractice.tracking import Tracker
 
@@ -85,6 +89,27 @@ def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
         elif isinstance(module, torch.nn.LayerNorm):
             module.weight.fill_(1.0)
             module.bias.zero_()
+
+
+def rdrop_trainer(alpha: float) -> type[Trainer]:
+    """A `Trainer` whose training loss is R-Drop's, weight `alpha` on the KL term; evaluation as usual."""
+    from transformers import Trainer  # here: importing transformers takes seconds
+
+    class RDropTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"]  # (B,)
+            twice = {k: torch.cat([v, v]) for k, v in inputs.items() if k != "labels"}  # (2B, T) each
+            first, second = model(**twice).logits.chunk(2)  # (B, K) twice: two dropout masks
+            cross_entropy = (F.cross_entropy(first, labels) + F.cross_entropy(second, labels)) / 2
+            p, q = first.log_softmax(-1), second.log_softmax(-1)
+            kl = F.kl_div(p, q, log_target=True, reduction="batchmean")  # KL(q || p)
+            kl = (kl + F.kl_div(q, p, log_target=True, reduction="batchmean")) / 2
+            loss = cross_entropy + alpha * kl
+            return (loss, {"logits": first}) if return_outputs else loss
+
+    return RDropTrainer
 
 
 class MaskedPositionsOnly(torch.nn.Module):
