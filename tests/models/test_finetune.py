@@ -90,6 +90,8 @@ def test_reinit_redraws_the_top_layers_and_the_pooler_only():
         for param in model.parameters():
             param.add_(1.0)  # away from any value an initialisation gives
     before = {name: p.clone() for name, p in model.named_parameters()}
+    reinit_top_layers(model, 0)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     reinit_top_layers(model, 1)
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     assert changed == {name for name in before if name.startswith(("bert.encoder.layer.2.", "bert.pooler."))}

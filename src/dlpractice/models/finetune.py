@@ -76,7 +76,9 @@ def check_reinit_layers(config: PretrainedConfig, n: int) -> None:
 @torch.no_grad()
 def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
     """Draw the top `n` encoder layers and the pooler of a BERT-style model afresh, as BERT initialises
-    them: linear weights N(0, initializer_range), biases 0, LayerNorms the identity."""
+    them: linear weights N(0, initializer_range), biases 0, LayerNorms the identity. n = 0 changes nothing."""
+    if n == 0:
+        return
     base = model.base_model
     layers = getattr(getattr(base, "encoder", None), "layer", None)
     if layers is None or not 0 < n <= len(layers):

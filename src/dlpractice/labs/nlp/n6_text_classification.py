@@ -184,8 +184,7 @@ def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
         id2label=dict(enumerate(data.classes)),
         label2id={name: i for i, name in enumerate(data.classes)},
     )
-    if cfg.ft_reinit_layers:
-        finetune.reinit_top_layers(model, cfg.ft_reinit_layers)
+    finetune.reinit_top_layers(model, cfg.ft_reinit_layers)  # 0: none
 
     def encode(batch: dict) -> dict:  # no padding here: the Trainer's collator pads each batch
         return tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
