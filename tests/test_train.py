@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from dlpractice.checkpoint import read_checkpoint
+from dlpractice.data.batching import TensorData
 from dlpractice.errors import RunInterrupted
 from dlpractice.runner import Progress
-from dlpractice.train import FitConfig, TensorData, count_targets, evaluate, fit, lr_factor
+from dlpractice.train import FitConfig, count_targets, evaluate, fit, lr_factor
 
 
 class Recorder:

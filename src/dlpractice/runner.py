@@ -25,12 +25,12 @@ import torch
 
 from dlpractice.checkpoint import TrainState, read_checkpoint
 from dlpractice.config import build_config, config_from_dict, config_to_dict
+from dlpractice.device import pick_device
 from dlpractice.errors import DlpError, RunInterrupted, did_you_mean
 from dlpractice.home import ensure_writable, runs_dir
 from dlpractice.registry import Lab, load_lab
 from dlpractice.report import loss_curve, save_figure, write_report
 from dlpractice.tracking import Tracker
-from dlpractice.train import pick_device
 
 
 class Progress:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from accelerate import Accelerator
@@ -28,7 +28,9 @@ from dlpractice.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from dlpractice.errors import DlpError, RunInterrupted
+from dlpractice.data.batching import Batches
+from dlpractice.device import pick_device
+from dlpractice.errors import RunInterrupted
 
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
@@ -57,32 +59,6 @@ class FitConfig:
     # model.safetensors); checkpoint.safetensors keeps the last weights, which a resumed run goes on from
     restore_best: bool = False
     ckpt_every: int = 1000
-
-
-class Batches(Protocol):
-    """What fit() needs from a dataset."""
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]: ...
-
-    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]: ...
-
-
-class TensorData:
-    """In-memory splits of aligned tensors: random minibatches to train, a full pass to evaluate."""
-
-    def __init__(self, splits: dict[str, tuple[torch.Tensor, ...]], eval_batch_size: int = 4096):
-        self.splits = splits
-        self.eval_batch_size = eval_batch_size
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        tensors = self.splits["train"]
-        index = torch.randint(len(tensors[0]), (batch_size,), generator=generator)
-        return tuple(t[index] for t in tensors)
-
-    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
-        tensors = self.splits[split]
-        for start in range(0, len(tensors[0]), self.eval_batch_size):
-            yield tuple(t[start : start + self.eval_batch_size] for t in tensors)
 
 
 @dataclass
@@ -134,22 +110,6 @@ def make_optimizer(model: torch.nn.Module, cfg: FitConfig) -> torch.optim.Optimi
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
-
-
-def pick_device(requested: str) -> str:
-    """'auto' -> cuda, then mps, then cpu. Asking for a device this machine lacks is a clear error."""
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if requested not in (*available, "auto"):
-        raise DlpError(f"unknown device {requested!r}; use auto, cpu, cuda or mps")
-    if requested != "auto":
-        if not available[requested]:
-            raise DlpError(f"--device {requested} requested but this machine has no {requested} device")
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def make_accelerator(device: str, grad_accum: int) -> Accelerator:

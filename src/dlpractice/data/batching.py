@@ -1,8 +1,9 @@
-"""Batches of variable-length examples with little padding: fit()'s data for the token-level labs (n7, n8).
+"""fit()'s data: the `Batches` protocol, in-memory `TensorData`, and `LengthBatches` for variable-length
+examples with little padding (the token-level labs n7, n8).
 
-Each split is a tuple of row-aligned tensors, those with a sequence axis padded along dim 1 to the split's
-longest example (per-example values such as answer positions keep their own shape), plus each example's
-length. A training batch is `batch_size` neighbours in length order starting at a random place
+For LengthBatches, each split is a tuple of row-aligned tensors, those with a sequence axis padded along
+dim 1 to the split's longest example (per-example values such as answer positions keep their own shape),
+plus each example's length. A training batch is `batch_size` neighbours in length order starting at a random place
 (the "bucketing" of HF's group_by_length), cut to its longest member, so a batch of short sentences costs
 what short sentences cost. Evaluation walks the same order; `eval_indices` says which rows each batch
 holds, so predictions can be put back in the split's own order.
@@ -11,8 +12,35 @@ holds, so predictions can be put back in the split's own order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
+
+
+class Batches(Protocol):
+    """What fit() needs from a dataset."""
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]: ...
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]: ...
+
+
+class TensorData:
+    """In-memory splits of aligned tensors: random minibatches to train, a full pass to evaluate."""
+
+    def __init__(self, splits: dict[str, tuple[torch.Tensor, ...]], eval_batch_size: int = 4096):
+        self.splits = splits
+        self.eval_batch_size = eval_batch_size
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        tensors = self.splits["train"]
+        index = torch.randint(len(tensors[0]), (batch_size,), generator=generator)
+        return tuple(t[index] for t in tensors)
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
+        tensors = self.splits[split]
+        for start in range(0, len(tensors[0]), self.eval_batch_size):
+            yield tuple(t[start : start + self.eval_batch_size] for t in tensors)
 
 
 class LengthBatches:

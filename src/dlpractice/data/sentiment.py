@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
+from dlpractice.data.batching import TensorData
 from dlpractice.data.fetch import RealFile, data_dir, find_local, locate
 from dlpractice.errors import DlpError
-from dlpractice.train import TensorData
 
 RT_ARCHIVE = RealFile(
     name="rt-polaritydata.tar.gz",

@@ -20,10 +20,10 @@ from dlpractice.registry import Lab
 
 def notebook_context(lab: Lab, preset: str, seed: int = 1337, data: str = "embedded", device: str = "cpu"):
     """A RunContext for a notebook: its own run directory and tracked run, no progress bar."""
+    from dlpractice.device import pick_device
     from dlpractice.home import ensure_writable, runs_dir
     from dlpractice.runner import Progress, RunContext, default_threads, new_run_id, seed_everything
     from dlpractice.tracking import Tracker
-    from dlpractice.train import pick_device
 
     run_id = new_run_id(lab.id)
     run_dir = ensure_writable(runs_dir()) / run_id

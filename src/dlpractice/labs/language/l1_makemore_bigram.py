@@ -15,11 +15,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.data.batching import TensorData
 from dlpractice.data.names import Vocab, context_windows, load_names
 from dlpractice.models.makemore import Bigram, generate
 from dlpractice.models.makemore_numpy import NumpyBigram
 from dlpractice.registry import Lab
-from dlpractice.train import FitConfig, TensorData, evaluate, fit
+from dlpractice.train import FitConfig, evaluate, fit
 
 LAB = Lab(
     id="l1",

@@ -17,11 +17,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.data.batching import TensorData
 from dlpractice.data.names import Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import MLP, generate
 from dlpractice.models.makemore_numpy import NumpyMLP
 from dlpractice.registry import Lab
-from dlpractice.train import FitConfig, TensorData, evaluate, fit
+from dlpractice.train import FitConfig, evaluate, fit
 
 LAB = Lab(
     id="l2",

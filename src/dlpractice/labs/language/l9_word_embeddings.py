@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.data.batching import TensorData
 from dlpractice.data.seq2seq import side_context
 from dlpractice.data.shakespeare import load_corpus
 from dlpractice.data.words import (
@@ -42,7 +43,7 @@ from dlpractice.models.glove import GloVe
 from dlpractice.models.word2vec import SkipGramNS, analogy, nearest
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
-from dlpractice.train import FitConfig, TensorData, evaluate, fit
+from dlpractice.train import FitConfig, evaluate, fit
 
 LAB = Lab(
     id="l9",

@@ -16,9 +16,10 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from dlpractice.data.batching import TensorData
 from dlpractice.data.names import NameSplits, Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import generate, left_align, name_rows, name_sequences
-from dlpractice.train import FitConfig, TensorData, evaluate, fit
+from dlpractice.train import FitConfig, evaluate, fit
 
 
 @dataclass

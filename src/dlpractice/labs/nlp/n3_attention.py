@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.data.batching import TensorData
 from dlpractice.nn.attention import (
     MultiHeadAttention,
     RotaryEmbedding,
@@ -28,7 +29,7 @@ from dlpractice.nn.attention import (
     sinusoidal_table,
 )
 from dlpractice.registry import Lab
-from dlpractice.train import FitConfig, TensorData, evaluate, fit
+from dlpractice.train import FitConfig, evaluate, fit
 
 LAB = Lab(
     id="n3",
