@@ -4,9 +4,9 @@ examples with little padding (the token-level labs n7, n8).
 For LengthBatches, each split is a tuple of row-aligned tensors, those with a sequence axis padded along
 dim 1 to the split's longest example (per-example values such as answer positions keep their own shape),
 plus each example's length. A training batch is `batch_size` neighbours in length order starting at a
-random place (the "bucketing" of HF's group_by_length), cut to its longest member, so a batch of short sentences costs
-what short sentences cost. Evaluation walks the same order; `eval_indices` says which rows each batch
-holds, so predictions can be put back in the split's own order.
+random place (the "bucketing" of HF's group_by_length), cut to its longest member, so a batch of short
+sentences costs what short sentences cost. Evaluation walks the same order; `eval_indices` says which
+rows each batch holds, so predictions can be put back in the split's own order.
 """
 
 from __future__ import annotations
