@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from dlpractice.labs.language.l8_nanogpt import PRESETS
-from dlpractice.models.gpt import GPT
+from dlpractice.models.gpt import GPT, GPTConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import write_result  # noqa: E402
@@ -39,7 +39,8 @@ def flops_per_token(model: GPT, n_layer: int, block: int, n_embd: int) -> float:
 def make_step(full: dict):
     """A closure doing one optimiser update of the full preset's model on a fixed random batch."""
     torch.manual_seed(0)
-    model = GPT(VOCAB, full["block_size"], full["n_layer"], full["n_head"], full["n_embd"])
+    sizes = {key: full[key] for key in ("block_size", "n_layer", "n_head", "n_embd")}
+    model = GPT(GPTConfig(vocab_size=VOCAB, **sizes))
     optimizer = torch.optim.AdamW(model.parameters(), lr=full["lr"], weight_decay=full["weight_decay"])
     x = torch.randint(0, VOCAB, (full["batch_size"], full["block_size"]))  # (B, T)
     y = torch.randint(0, VOCAB, (full["batch_size"], full["block_size"]))  # (B, T)

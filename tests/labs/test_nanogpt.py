@@ -15,7 +15,7 @@ from dlpractice.data.shakespeare import CharVocab, TokenStream, stdlib_docstring
 from dlpractice.errors import RunInterrupted
 from dlpractice.labs.language import l8_nanogpt
 from dlpractice.models import gpt
-from dlpractice.runner import read_run, resume_run, start_run
+from dlpractice.runner import RunSpec, read_run, resume_run, start_run
 from dlpractice.tracking import Tracker
 
 V, T = 11, 8
@@ -23,11 +23,12 @@ V, T = 11, 8
 
 def tiny(model_type: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return gpt.build_model(model_type, V, T, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+    size = gpt.GPTConfig(vocab_size=V, block_size=T, n_layer=2, n_head=2, n_embd=16)
+    return gpt.build_model(model_type, size)
 
 
 def test_smoke_run():
-    outcome = start_run("l8", "smoke", data="embedded")
+    outcome = start_run(RunSpec("l8", "smoke", data="embedded"))
     m = outcome.metrics
     assert m["initial_loss"] > 4.0  # about ln(vocab size) at the start
     assert outcome.value == m["val_loss"] < m["initial_loss"] - 1.0
@@ -66,6 +67,16 @@ def test_forward_backward(model_type):
 def test_gpt_ties_head_to_embedding():
     model = tiny("gpt")
     assert model.lm_head.weight is model.wte.weight
+
+
+def test_gpt_config_defaults_are_the_full_presets_sizes_and_keywords_only():
+    full = build_config(l8_nanogpt.Config, l8_nanogpt.PRESETS, "full")
+    size = gpt.GPTConfig(vocab_size=V)
+    assert all(getattr(size, k) == getattr(full, k) for k in ("block_size", "n_layer", "n_head", "n_embd"))
+    model = gpt.GPT(size)
+    assert model.config is size and len(model.blocks) == full.n_layer and model.wpe.num_embeddings == 64
+    with pytest.raises(TypeError):
+        gpt.GPTConfig(V, T)  # six ints in a row were easy to swap: sizes go by name
 
 
 @pytest.mark.parametrize("model_type", ["gpt", "gru", "bigram"])
@@ -119,7 +130,7 @@ def test_embedded_corpus_is_deterministic_text():
 
 def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
     """A real SIGINT at step 80 of the smoke run; the resumed run ends where an unbroken one does."""
-    unbroken = start_run("l8", "smoke", data="embedded")
+    unbroken = start_run(RunSpec("l8", "smoke", data="embedded"))
     log_metrics = Tracker.log_metrics
 
     def ctrl_c_at_80(self, step, metrics):
@@ -129,11 +140,11 @@ def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
 
     monkeypatch.setattr(Tracker, "log_metrics", ctrl_c_at_80)
     with pytest.raises(RunInterrupted, match="interrupted at step 80") as stop:
-        start_run("l8", "smoke", data="embedded")
+        start_run(RunSpec("l8", "smoke", data="embedded"))
     monkeypatch.setattr(Tracker, "log_metrics", log_metrics)
     run_id = str(stop.value).rsplit("--resume ", 1)[1]
     resumed = resume_run(run_id)
-    assert read_run(resumed.run_dir)["status"] == "finished"
+    assert read_run(resumed.run_dir).status == "finished"
     for key in ("val_loss", "train_loss", "steps"):
         assert resumed.metrics[key] == unbroken.metrics[key]
 

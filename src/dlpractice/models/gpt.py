@@ -10,6 +10,7 @@ LayerNorm and a head tied to the token embedding. No biases, as in nanoGPT's sha
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -64,21 +65,33 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+@dataclass(frozen=True, kw_only=True)
+class GPTConfig:
+    """The size of a language model, by keyword; the defaults are nanoGPT's CPU recipe (shakespeare_char)."""
+
+    vocab_size: int
+    block_size: int = 64  # tokens of context
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128  # channels; a multiple of n_head
+    dropout: float = 0.0
+
+
 class GPT(nn.Module):
-    def __init__(
-        self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int, dropout: float = 0.0
-    ):
+    def __init__(self, config: GPTConfig):
         super().__init__()
-        self.block_size = block_size
-        self.wte = nn.Embedding(vocab_size, n_embd)
-        self.wpe = nn.Embedding(block_size, n_embd)
-        self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd, bias=False)
-        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        c = config
+        self.config, self.block_size = config, c.block_size
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c.n_embd, c.n_head, c.dropout) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=False)
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf, 2017): (V, C) read and written
+        residual_std = 0.02 / math.sqrt(2 * c.n_layer)
         for name, p in self.named_parameters():  # GPT-2 init; residual projections scaled by depth
-            std = 0.02 / math.sqrt(2 * n_layer) if name.endswith(("c_proj.weight", "mlp.2.weight")) else 0.02
+            std = residual_std if name.endswith(("c_proj.weight", "mlp.2.weight")) else 0.02
             if p.dim() >= 2:
                 nn.init.normal_(p, 0.0, std)
 
@@ -129,16 +142,15 @@ class GRULM(nn.Module):
         return logits, lm_loss(logits, targets)
 
 
-def build_model(
-    model_type: str, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int, dropout: float
-) -> nn.Module:
-    """One of the three language models, by name."""
+def build_model(model_type: str, config: GPTConfig) -> nn.Module:
+    """One of the three language models, by name, of the size `config` gives (the bigram ignores the size)."""
+    c = config
     if model_type == "gpt":
-        return GPT(vocab_size, block_size, n_layer, n_head, n_embd, dropout)
+        return GPT(c)
     if model_type == "gru":
-        return GRULM(vocab_size, block_size, n_layer, n_embd, dropout)
+        return GRULM(c.vocab_size, c.block_size, n_layer=c.n_layer, n_embd=c.n_embd, dropout=c.dropout)
     if model_type == "bigram":
-        return BigramLM(vocab_size, block_size)
+        return BigramLM(c.vocab_size, c.block_size)
     raise ValueError(f"unknown model_type {model_type!r}; use gpt, gru or bigram")
 
 

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlpractice.data.shakespeare import CharVocab, TokenStream, load_corpus
-from dlpractice.models.gpt import build_model, generate
+from dlpractice.models.gpt import GPTConfig, build_model, generate
 from dlpractice.registry import Lab
 from dlpractice.train import FitConfig, evaluate, fit
 
@@ -110,9 +110,15 @@ PRESETS["fast"] = {**PRESETS["full"], "steps": 1500, "lr": 4e-3, "warmup_steps":
 
 
 def build(cfg: Config, vocab_size: int) -> torch.nn.Module:
-    return build_model(
-        cfg.model_type, vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout
+    size = GPTConfig(
+        vocab_size=vocab_size,
+        block_size=cfg.block_size,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        n_embd=cfg.n_embd,
+        dropout=cfg.dropout,
     )
+    return build_model(cfg.model_type, size)
 
 
 def write(model: torch.nn.Module, vocab: CharVocab, cfg: Config, n: int, seed: int) -> list[str]:
