@@ -33,12 +33,12 @@ def default_data_dir() -> str | None:
 
 def measure(args: argparse.Namespace) -> Path:
     """Run args' one lab here, in this process, and write its result file (`--name`, else the lab id)."""
-    from dlpractice.runner import start_run
+    from dlpractice.runner import RunSpec, start_run
 
     lab, preset, overrides = args.labs[0], args.preset, args.set
     started = time.perf_counter()
     where = {"data": args.data, "data_dir": args.data_dir, "threads": args.threads, "device": "cpu"}
-    outcome = start_run(lab, preset, tuple(overrides), **where)
+    outcome = start_run(RunSpec(lab, preset, tuple(overrides), **where))
     seconds = time.perf_counter() - started
     figures = {k: v for k, v in outcome.metrics.items() if k != outcome.lab.metric}
     figures["run_seconds"] = outcome.seconds
@@ -49,9 +49,9 @@ def measure(args: argparse.Namespace) -> Path:
         bar=outcome.lab.bar,
         goal=outcome.lab.goal,
         seconds=seconds,
-        data=outcome.record["data_source"],
+        data=outcome.record.data_source,
         figures=figures,
-        threads=outcome.record["threads"],
+        threads=outcome.record.spec.threads,
     )
     result = json.loads(path.read_text())
     result.update(run_id=outcome.run_id, preset=preset, overrides=overrides)

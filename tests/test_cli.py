@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlpractice.checkpoint import read_checkpoint
-from dlpractice.runner import resume_run, start_run
+from dlpractice.runner import RunSpec, resume_run, start_run
 
 LONG_SMOKE = (
     "--set",
@@ -32,7 +32,7 @@ def one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
 
 
 def test_list_shows_every_track_and_the_last_result(dlp):
-    start_run("l1", "smoke", data="embedded")
+    start_run(RunSpec("l1", "smoke", data="embedded"))
     result = dlp("list")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -141,7 +141,7 @@ def test_sigkill_then_resume_reaches_the_same_losses(dlp_home, quality):
     killed_at = read_checkpoint(run_dir / "checkpoint.safetensors").step
     assert 0 < killed_at < 4000
     resumed = resume_run(run_dir.name)
-    unbroken = start_run("l2", "smoke", tuple(LONG_SMOKE[1::2]), data="embedded")
+    unbroken = start_run(RunSpec("l2", "smoke", tuple(LONG_SMOKE[1::2]), data="embedded"))
     assert quality(resumed.metrics) == quality(unbroken.metrics)
     history = read_checkpoint(run_dir / "checkpoint.safetensors").extra["history"]
     assert history == read_checkpoint(unbroken.run_dir / "checkpoint.safetensors").extra["history"]
@@ -160,5 +160,5 @@ def test_tampered_checkpoint_is_refused_and_left_alone(dlp, dlp_home):
 
 
 def test_finished_run_cannot_be_resumed(dlp):
-    outcome = start_run("l1", "smoke", ("steps=20",), data="embedded")
+    outcome = start_run(RunSpec("l1", "smoke", ("steps=20",), data="embedded"))
     one_line_error(dlp("run", "--resume", outcome.run_id), "already finished")

@@ -5,14 +5,21 @@ from __future__ import annotations
 import inspect
 import sys
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from dlpractice.errors import DlpError, RunInterrupted
+from dlpractice.formatting import number, plural
+
+if TYPE_CHECKING:
+    from dlpractice.registry import Lab
+    from dlpractice.runner import RunRecord
 
 app = typer.Typer(
     add_completion=False,
@@ -37,28 +44,47 @@ class Device(str, Enum):
     mps = "mps"
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float) and 0 < abs(value) < 1e-3:
-        return f"{value:.1e}"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+_fmt = number  # one rule for numbers in the terminal and in report.md (formatting.number)
 
 
-def _met(value) -> str:
+def _met(value: bool | None) -> str:
     return {True: "[green]met[/]", False: "[red]not met[/]"}.get(value, "—")
 
 
-def _bar_note(record: dict) -> str:
-    if record.get("preset") == "full" and record.get("data_source") == "real":
+def _bar_note(record: RunRecord) -> str:
+    if record.spec.preset == "full" and record.data_source == "real":
         return ""
     return " [dim](the bar is set for the full preset on real data)[/]"
 
 
-def _bar(lab) -> str:
+def _bar(lab: Lab) -> str:
     if lab.bar is None:
         return lab.metric or "—"
-    return f"{lab.metric} {'≤' if lab.goal == 'min' else '≥'} {lab.bar}"
+    return f"{lab.metric} {'≤' if lab.goal == 'min' else '≥'} {number(lab.bar)}"
+
+
+def bar_line(lab: Lab, value: float | None, met: bool | None, record: RunRecord) -> str:
+    """`val_loss ≤ 2.12: 2.363 → met`; a lab without a bar has nothing to meet: `accuracy: 0.93`."""
+    if lab.bar is None:
+        return f"{lab.metric or 'metric'}: {number(value)}"
+    return f"{_bar(lab)}: {number(value)} → {_met(met)}{_bar_note(record)}"
+
+
+def _fit_fields(fields: list[str], width: int, indent: int) -> str:
+    """Join fields with " · ", starting a new line (indented) where the next would pass `width`.
+
+    Rich wraps at any space, which splits "bar val_loss ≤ 2.12" between its words; breaking only
+    between fields keeps each one whole. Fields hold rich markup: measure what is shown.
+    """
+    lines, line = [], fields[0]
+    for field in fields[1:]:
+        joined = f"{line} · {field}"
+        if Text.from_markup(joined).cell_len <= width:
+            line = joined
+        else:
+            lines.append(line)
+            line = " " * indent + field
+    return "\n".join([*lines, line])
 
 
 @app.command("list")
@@ -73,24 +99,34 @@ def list_labs() -> None:
             latest.setdefault(tracked.data.tags.get("lab"), tracked)
     done = implemented_modules()
     tree = Tree("[bold]dlpractice syllabus[/]")
+    width = console.width - 8  # a lab's line starts after two levels of tree guides
     for track, title in TRACKS.items():
         branch = tree.add(f"[bold]{title}[/]")
         for entry in (lab for lab in SYLLABUS if lab.track == track):
             lab = lab_record(entry.id) if entry.id in done else entry
             state = "[green]implemented[/]" if entry.id in done else "[dim]planned[/]"
-            line = f"{lab.id:4} {lab.slug:26} {state}"
+            fields = [f"{lab.id:4} {lab.slug:26} {state}"]
             if lab.requires:
-                line += f" · needs {', '.join(lab.requires)}"
+                fields.append(f"needs {', '.join(lab.requires)}")
             if entry.id in done:
-                line += f" · bar {_bar(lab)}"
+                fields.append(f"bar {_bar(lab)}" if lab.bar is not None else f"metric {lab.metric}")
             last = latest.get(lab.id)
             if last is not None:
                 tags = last.data.tags
                 met = {"True": True, "False": False}.get(tags.get("bar_met"))
-                value = float(tags.get("value", "nan"))
-                line += f" · last {value:.4f} ({tags.get('preset')}, {tags.get('data_source')}) {_met(met)}"
-            branch.add(line)
+                value = _tag_number(tags.get("value"))
+                verdict = "" if met is None else f" {_met(met)}"  # a lab without a bar: no verdict
+                fields.append(f"last {value} ({tags.get('preset')}, {tags.get('data_source')}){verdict}")
+            branch.add(_fit_fields(fields, width, indent=5))
     console.print(tree)
+
+
+def _tag_number(text: str | None) -> str:
+    """An MLflow tag holds a number as its repr ('2.362907171249'): read it back and format it."""
+    try:
+        return number(float(text))
+    except (TypeError, ValueError):  # missing, or a tag that is not a number ("None")
+        return text or "—"
 
 
 @app.command()
@@ -154,32 +190,22 @@ def run(
     progress: Annotated[bool, typer.Option(help="show the live progress bar")] = True,
 ) -> None:
     """Train, evaluate, track and report one lab."""
-    from dlpractice.config import config_json
-    from dlpractice.runner import resume_run, start_run
+    from dlpractice.runner import RunSpec, resume_run, start_run
 
-    def print_config(cfg) -> None:
-        console.print("[bold]config[/]", config_json(cfg))
+    def print_config(cfg, spec: RunSpec) -> None:
+        given = " ".join(spec.overrides) or "no --set"
+        console.print(f"[bold]{spec.lab}[/] · preset {spec.preset} · {given}")
 
     overrides = [*(set_ or ()), *([f"model={model}"] if model else [])]  # --model is --set model=...
     if resume:
         if overrides:
             raise DlpError("--resume continues a run with its own config; --set and --model cannot change it")
-        outcome = resume_run(resume, show_progress=progress, on_config=print_config)
+        outcome = resume_run(resume, lab, show_progress=progress, on_config=print_config)
     else:
         if lab is None:
             raise DlpError("give a lab to run (e.g. `dlp run l2`) or --resume RUN")
-        outcome = start_run(
-            lab,
-            preset,
-            tuple(overrides),
-            data.value,
-            data_dir,
-            device.value,
-            seed,
-            threads,
-            show_progress=progress,
-            on_config=print_config,
-        )
+        spec = RunSpec(lab, preset, tuple(overrides), data.value, data_dir, device.value, seed, threads or 0)
+        outcome = start_run(spec, show_progress=progress, on_config=print_config)
     table = Table("metric", "value", title=f"{outcome.lab.id} · {outcome.lab.title}")
     for key, value in outcome.metrics.items():
         table.add_row(key, _fmt(value))
@@ -200,22 +226,66 @@ def runs(
     from dlpractice.registry import resolve_id
     from dlpractice.tracking import tracked_runs
 
-    table = Table("run", "lab", "preset", "data", "metric", "value", "bar", "seconds", "status")
+    rows = []
     for tracked in tracked_runs(resolve_id(lab) if lab else None, limit):
         tags = tracked.data.tags
         met = {"True": True, "False": False}.get(tags.get("bar_met"))
-        table.add_row(
-            tags.get("dlp_run_id", tracked.info.run_id),
-            tags.get("lab"),
-            tags.get("preset"),
-            tags.get("data_source", "—"),
-            tags.get("metric", "—"),
-            tags.get("value", "—"),
-            _met(met),
-            tags.get("seconds", "—"),
-            tracked.info.status,
+        rows.append(
+            {
+                "run": tags.get("dlp_run_id", tracked.info.run_id),
+                "lab": tags.get("lab", "—"),
+                "preset": tags.get("preset", "—"),
+                "data": tags.get("data_source", "—"),
+                "metric": tags.get("metric", "—"),
+                "value": _tag_number(tags.get("value")),
+                "bar": _met(met),
+                "seconds": _tag_number(tags.get("seconds")),
+                "status": tracked.info.status.lower(),
+            }
         )
-    console.print(table)
+    console.print(_runs_table(rows, console.width))
+
+
+RUN_COLUMNS = ("run", "lab", "preset", "data", "metric", "value", "bar", "seconds", "status")
+# Dropped first to last when the terminal is narrow: the lab is the run id's prefix anyway; the run id,
+# which is what a user copies into `dlp report`, is never dropped nor cut.
+RUN_COLUMNS_DROPPED = ("lab", "seconds", "metric", "data", "status", "preset", "bar", "value")
+
+
+def _runs_table(rows: list[dict[str, str]], width: int) -> Table:
+    """The widest table of runs that fits `width` columns, whole cells only."""
+    shown = list(RUN_COLUMNS)
+    for drop in RUN_COLUMNS_DROPPED:
+        table = _table(shown, rows)
+        if _natural_width(table) <= width:
+            return table
+        shown.remove(drop)
+    return _table(shown, rows)
+
+
+def _table(columns: list[str], rows: list[dict[str, str]]) -> Table:
+    table = Table()
+    for name in columns:
+        longest = max((len(row[name]) for row in rows), default=0)
+        table.add_column(name, no_wrap=True, min_width=longest if name == "run" else None)
+    for row in rows:
+        table.add_row(*(row[name] for name in columns))
+    return table
+
+
+def _natural_width(table: Table) -> int:
+    """The width the table takes when nothing is squeezed (rich clamps a measure to the terminal)."""
+    wide = console.options.update(max_width=10_000)
+    return Measurement.get(console, wide, table).maximum
+
+
+def _state_phrase(state: str) -> str:
+    """How a run that has not finished stands, in words."""
+    return {
+        "died": "died (its process is gone; resume it if it has a checkpoint)",
+        "failed": "failed",
+        "interrupted": "was interrupted (resume it with `dlp run --resume`)",
+    }.get(state, f"is {state}")
 
 
 @app.command()
@@ -226,16 +296,16 @@ def report(run_id: Annotated[str, typer.Argument(help="run id or a unique prefix
 
     run_dir = find_run(run_id)
     record = read_run(run_dir)
-    if record.get("status") != "finished":
-        raise DlpError(f"run {run_dir.name} is {record.get('status')}: no report yet")
-    lab = lab_record(record["lab"])
+    if record.state != "finished":
+        raise DlpError(f"run {run_dir.name} {_state_phrase(record.state)}: no report yet")
+    lab = lab_record(record.lab)
     console.print(f"report: {run_dir / 'report.md'}")
     console.print(
-        f"{lab.id} · {lab.title} · preset {record['preset']} · data {record.get('data_source')} · "
-        f"{record['seconds']:.1f} s"
+        f"{lab.id} · {lab.title} · preset {record.spec.preset} · data {record.data_source} · "
+        f"{record.seconds:.1f} s"
     )
-    console.print(f"{_bar(lab)}: {_fmt(record.get('value'))} → {_met(record.get('met'))}{_bar_note(record)}")
-    for key, value in record.get("metrics", {}).items():
+    console.print(f"{_bar(lab)}: {_fmt(record.value)} → {_met(record.met)}{_bar_note(record)}")
+    for key, value in record.metrics.items():
         console.print(f"  {key}: {_fmt(value)}")
 
 
@@ -252,12 +322,12 @@ def sample(
 
     run_dir = find_run(run_id)
     record = read_run(run_dir)
-    module = load_lab(record["lab"])
+    module = load_lab(record.lab)
     if not hasattr(module, "sample"):
-        raise DlpError(f"lab {record['lab']} is not generative: nothing to sample")
+        raise DlpError(f"lab {record.lab} is not generative: nothing to sample")
     if not (run_dir / "model.safetensors").exists():
-        raise DlpError(f"run {run_dir.name} has no trained weights yet ({record.get('status')})")
-    for text in module.sample(run_dir, config_from_dict(module.Config, record["config"]), n, seed):
+        raise DlpError(f"run {run_dir.name} has no trained weights yet ({record.state})")
+    for text in module.sample(run_dir, config_from_dict(module.Config, record.config), n, seed):
         console.print(text)
 
 

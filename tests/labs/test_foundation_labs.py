@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from dlpractice.registry import implemented_modules
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 from dlpractice.scratch import Tensor
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"  # real datasets beside the repository
@@ -39,7 +39,7 @@ def smoke(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     monkeypatch.setenv("DLP_HOME", str(tmp_path_factory.mktemp(request.param)))
     monkeypatch.setenv("DLP_THREADS", "1")
     monkeypatch.setenv("DLP_OFFLINE", "1")
-    yield start_run(request.param, "smoke", data="embedded")
+    yield start_run(RunSpec(request.param, "smoke", data="embedded"))
     monkeypatch.undo()
 
 
@@ -241,8 +241,8 @@ def test_f6_on_mnist(source: str) -> None:
     if source == "real" and not (SHARED / "mnist-t10k").is_dir():
         pytest.skip("no shared copy of MNIST t10k here")
     overrides = ("dataset=mnist", "train_subset=100", "steps=20", "widths=4", "depths=1")
-    outcome = start_run("f6", "smoke", overrides, data=source, data_dir=str(SHARED))
-    info = outcome.record["data_info"]
+    outcome = start_run(RunSpec("f6", "smoke", overrides, data=source, data_dir=str(SHARED)))
+    info = outcome.record.data_info
     assert info["data_source"] == source and info["dataset"] == "mnist"
     assert info["n_train"] == {"embedded": 3000, "real": 6000}[source]
     assert all(np.isfinite(v) for v in outcome.metrics.values())

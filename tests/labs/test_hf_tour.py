@@ -6,14 +6,14 @@ import torch
 from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 
 from dlpractice.labs.nlp import n1_hf_tour as n1
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 
 def test_smoke_run_shows_every_step(tiny_bert, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # any attempt to reach the Hub fails the test
-    outcome = start_run("n1", "smoke", (f"model={tiny_bert}",), data="embedded")
+    outcome = start_run(RunSpec("n1", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
-    assert outcome.record["data_source"] == "embedded"
+    assert outcome.record.data_source == "embedded"
     assert m["pipeline_vs_manual_max_diff"] < 1e-4  # the pipeline pools what we pooled by hand
     assert m["reload_max_abs_diff"] == 0 and m["hub_reload_max_abs_diff"] == 0
     assert 0 <= outcome.value == m["pipeline_accuracy"] <= 1 and m["vocab_size"] > 100

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from dlpractice.errors import RunInterrupted
 from dlpractice.home import runs_dir
 from dlpractice.labs.foundations import f8_hparam_search as f8
-from dlpractice.runner import resume_run, start_run
+from dlpractice.runner import RunSpec, resume_run, start_run
 from dlpractice.tracking import client
 
 SMALL = ("trials=3", "steps=5")  # per method; a few seconds in all
@@ -63,7 +63,7 @@ def test_interrupted_search_resumes_with_only_the_missing_trials(monkeypatch: py
     # 4 trials finish (3 grid, 1 random), the 5th (random) is cut off mid-training
     monkeypatch.setattr(f8, "train_and_score", CountingTrainer(fail_at=5))
     with pytest.raises(RunInterrupted, match="resume with: dlp run f8 --resume"):
-        start_run("f8", "smoke", SMALL, data="embedded")
+        start_run(RunSpec("f8", "smoke", SMALL, data="embedded"))
     (run_dir,) = runs_dir().glob("f8-*")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     before = studies(run_dir)
@@ -82,26 +82,27 @@ def test_interrupted_search_resumes_with_only_the_missing_trials(monkeypatch: py
         assert not [t for t in after[method] if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert set(finished(after["grid"])) == set(finished(before["grid"]))  # kept, not run again
     for method in ("grid", "random"):  # nothing planned was lost or repeated
-        assert {params for _, params, _ in finished(after[method])} == planned(method, resumed.record["seed"])
+        done = {params for _, params, _ in finished(after[method])}
+        assert done == planned(method, resumed.record.spec.seed)
 
     # the same trials and scores as a run never stopped; each trial tracked once
-    unbroken = start_run("f8", "smoke", SMALL, data="embedded")
+    unbroken = start_run(RunSpec("f8", "smoke", SMALL, data="embedded"))
     again = studies(unbroken.run_dir)
     for method in f8.METHODS:
         assert {t[1:] for t in finished(after[method])} == {t[1:] for t in finished(again[method])}
-    mlflow_run = resumed.record["mlflow_run_id"]
+    mlflow_run = resumed.record.mlflow_run_id
     assert len(client().get_metric_history(mlflow_run, "random_val_accuracy")) == 3
     assert "5 of the 9 trials ran in this session" in resumed.report.read_text()
 
 
 @pytest.mark.slow
 def test_two_workers_complete_the_budget() -> None:
-    outcome = start_run("f8", "smoke", (*SMALL, "workers=2"), data="embedded")
+    outcome = start_run(RunSpec("f8", "smoke", (*SMALL, "workers=2"), data="embedded"))
     for method, trials in studies(outcome.run_dir).items():
         done = finished(trials)
         assert len(done) == 3 and len({number for number, _, _ in done}) == 3, method
         assert all(t.state == TrialState.COMPLETE for t in trials), method  # none failed, none left queued
         if method != "tpe":
-            assert {params for _, params, _ in done} == planned(method, outcome.record["seed"])
+            assert {params for _, params, _ in done} == planned(method, outcome.record.spec.seed)
     assert "2 worker process(es)" in outcome.report.read_text()
     assert all(outcome.metrics[f"{m}_trials"] == 3 for m in f8.METHODS)

@@ -4,7 +4,7 @@ import pytest
 
 from dlpractice.config import build_config
 from dlpractice.registry import load_lab
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 FIGURES = {
     "l3": {"loss", "levels"},
@@ -17,7 +17,7 @@ FIGURES = {
 
 @pytest.mark.parametrize("lab", sorted(FIGURES))
 def test_smoke_run(lab):
-    outcome = start_run(lab, "smoke", data="embedded")
+    outcome = start_run(RunSpec(lab, "smoke", data="embedded"))
     assert outcome.value == outcome.metrics[outcome.lab.metric] < 2.8  # learned something (ln 27 = 3.30)
     assert outcome.metrics["initial_loss"] > 3.0
     assert {p.stem for p in (outcome.run_dir / "figures").glob("*.png")} == FIGURES[lab]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 from dlpractice.tracking import tracked_runs
 
 
@@ -12,7 +12,7 @@ from dlpractice.tracking import tracked_runs
     ("lab", "figures"), [("l1", {"loss", "counts"}), ("l2", {"loss", "embedding", "activations"})]
 )
 def test_smoke_run(lab, figures):
-    outcome = start_run(lab, "smoke", data="embedded")
+    outcome = start_run(RunSpec(lab, "smoke", data="embedded"))
     assert outcome.metrics["numpy_torch_max_diff"] < 1e-5  # the NumPy twin agrees with PyTorch
     assert outcome.value == outcome.metrics[outcome.lab.metric] < 3.0  # learned something (ln 27 = 3.30)
     assert {p.stem for p in (outcome.run_dir / "figures").glob("*.png")} == figures
@@ -35,6 +35,6 @@ def test_smoke_run(lab, figures):
 
 
 def test_same_seed_same_numbers(quality):
-    first = start_run("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3)
-    second = start_run("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3)
+    first = start_run(RunSpec("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3))
+    second = start_run(RunSpec("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3))
     assert quality(first.metrics) == quality(second.metrics)

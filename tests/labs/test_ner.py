@@ -15,7 +15,7 @@ from dlpractice.labs.nlp import n7_ner
 from dlpractice.metrics.ner import classify_errors, entity_scores, recall_by_group
 from dlpractice.models import crf as crf_module
 from dlpractice.models.crf import BiLSTMCRF
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 K = 3  # tags in the brute-force checks: 3 tags, up to 5 tokens = 243 paths
 
@@ -192,7 +192,7 @@ def test_length_batches_cut_padding_and_cover_every_row():
 
 
 def test_smoke_run(tiny_bert):
-    outcome = start_run("n7", "smoke", (f"model={tiny_bert}",), data="embedded")
+    outcome = start_run(RunSpec("n7", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
     assert outcome.value == m["test_f1"] and 0 <= m["test_f1"] <= 1
     assert m["bilstm_crf_f1"] > 0.3  # the BiLSTM-CRF learns the generated sentences in seconds
@@ -201,12 +201,12 @@ def test_smoke_run(tiny_bert):
     assert figures == {"loss", "loss_bilstm_crf", "f1_by_type", "errors", "transitions"}
     report = outcome.report.read_text()
     assert "| BiLSTM-CRF |" in report and "boundary+type" in report and "lower-case" in report
-    assert outcome.record["data_source"] == "embedded"
+    assert outcome.record.data_source == "embedded"
 
 
 def test_missing_conll_is_a_one_line_error(tmp_path):
     with pytest.raises(DlpError, match="conll2003-train.txt not found.*put https://"):
-        start_run("n7", "smoke", data="real", data_dir=str(tmp_path))
+        start_run(RunSpec("n7", "smoke", data="real", data_dir=str(tmp_path)))
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from dlpractice.data import seq2seq
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n4_transformer_from_scratch as n4
 from dlpractice.labs.nlp import n5_rnn_seq2seq as n5
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 
 def figures_of(outcome) -> set[str]:
@@ -18,25 +18,23 @@ def figures_of(outcome) -> set[str]:
 
 
 def test_n2_smoke() -> None:
-    outcome = start_run("n2", "smoke", data="embedded")
+    outcome = start_run(RunSpec("n2", "smoke", data="embedded"))
     m = outcome.metrics
     assert m["round_trip_exact"] == 1.0 and m["bpe_train_seconds"] > 0 and m["bpe_encode_mb_per_s"] > 0
     assert m["hf_bpe_train_seconds"] > 0 and 0.5 < m["bpe_vocab_jaccard"] <= 1.0
     assert m["recommended_vocab"] in (256, 300, 400)
     assert figures_of(outcome) == {"comparison", "vocab_sweep"}
-    assert (
-        outcome.record["data_source"] == "embedded" and "stdlib" in outcome.record["data_info"]["data_origin"]
-    )
+    assert outcome.record.data_source == "embedded" and "stdlib" in outcome.record.data_info["data_origin"]
     assert "| ours-bpe |" in outcome.report.read_text()
 
 
 def test_n2_real_text_missing_is_one_line_error(tmp_path) -> None:
     with pytest.raises(DlpError, match="taylorswift.txt not found.*put https://"):
-        start_run("n2", "smoke", data="real", data_dir=str(tmp_path))
+        start_run(RunSpec("n2", "smoke", data="real", data_dir=str(tmp_path)))
 
 
 def test_n3_smoke() -> None:
-    outcome = start_run("n3", "smoke", data="embedded")
+    outcome = start_run(RunSpec("n3", "smoke", data="embedded"))
     m = outcome.metrics
     assert m["max_abs_diff_sdpa"] < 1e-5 and m["max_abs_diff_mha"] < 1e-5 and outcome.met
     assert m["toy_exact_match"] > 0.9  # one attention layer learns to reverse
@@ -44,9 +42,11 @@ def test_n3_smoke() -> None:
 
 
 def test_n4_smoke() -> None:
-    outcome = start_run("n4", "smoke", ("steps=30",), data="real")  # generated tasks whatever --data says
+    outcome = start_run(
+        RunSpec("n4", "smoke", ("steps=30",), data="real")
+    )  # generated tasks whatever --data says
     m = outcome.metrics
-    assert outcome.record["data_source"] == "embedded"
+    assert outcome.record.data_source == "embedded"
     assert m["params"] == m["torch_params"]  # ours and nn.Transformer have the same size
     assert {"test_reverse", "long_beam_sort", "torch_test_date", "generalisation_gap"} <= set(m)
     assert figures_of(outcome) == {"loss", "attention"}
@@ -84,7 +84,7 @@ def test_n4_source_and_target_share_a_random_offset_in_training() -> None:
 
 
 def test_n5_smoke() -> None:
-    outcome = start_run("n5", "smoke", ("steps=20",), data="embedded")
+    outcome = start_run(RunSpec("n5", "smoke", ("steps=20",), data="embedded"))
     assert {"gru_bahdanau_test_sort", "lstm_luong_long_reverse", "lstm_luong_params"} <= set(outcome.metrics)
     assert "| lstm-luong |" in outcome.report.read_text()
 

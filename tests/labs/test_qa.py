@@ -17,7 +17,7 @@ from dlpractice.data.squad import generate_questions, read_squad
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n8_qa
 from dlpractice.metrics import squad
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 # ---- the official SQuAD v1.1 evaluation script (evaluate-v1.1.py), its functions as published ----------
 
@@ -230,11 +230,11 @@ def test_read_squad(tmp_path):
 
 
 def test_smoke_run(tiny_bert):
-    outcome = start_run("n8", "smoke", (f"model={tiny_bert}",), data="embedded")
+    outcome = start_run(RunSpec("n8", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
     assert outcome.value == m["test_f1"] and 0 <= m["test_f1"] <= 1 and 0 <= m["first_window_f1"] <= 1
     assert m["multi_window_questions"] > 0 and m["windows_per_question"] > 1
-    n_test = outcome.record["data_info"]["test_questions"]
+    n_test = outcome.record.data_info["test_questions"]
     assert sum(m[f"answers_{k.replace(' ', '_')}"] for k in squad.FAILURE_KINDS) == n_test
     figures = {p.stem for p in (outcome.run_dir / "figures").glob("*.png")}
     assert figures == {"loss", "logits", "failures", "f1_by_question_word"}
@@ -243,4 +243,4 @@ def test_smoke_run(tiny_bert):
 
 def test_missing_squad_is_a_one_line_error(tmp_path):
     with pytest.raises(DlpError, match="train-v1.1.json not found.*put https://rajpurkar"):
-        start_run("n8", "smoke", data="real", data_dir=str(tmp_path))
+        start_run(RunSpec("n8", "smoke", data="real", data_dir=str(tmp_path)))

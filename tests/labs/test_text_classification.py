@@ -23,16 +23,16 @@ from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n6_text_classification as n6
 from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune, textclf
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def test_smoke_run(tiny_bert):
-    outcome = start_run("n6", "smoke", (f"model={tiny_bert}",), data="embedded")
+    outcome = start_run(RunSpec("n6", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
-    assert outcome.record["data_source"] == "embedded"
-    assert "generated" in outcome.record["data_info"]["data_origin"]
+    assert outcome.record.data_source == "embedded"
+    assert "generated" in outcome.record.data_info["data_origin"]
     for kind in ("bag", "cnn", "bilstm"):
         assert 0 <= m[f"{kind}_accuracy"] <= 1 and 0 <= m[f"{kind}_ece"] <= 1 and m[f"{kind}_temperature"] > 0
     assert outcome.value == m["test_accuracy"] and "minilm_accuracy" not in m
@@ -57,7 +57,9 @@ def test_fine_tuning_does_not_depend_on_the_models_trained_before_it(tiny_bert):
     """The new head is drawn from the run's seed, not from the random state the bag model left."""
     probs = []
     for models in ("minilm", "bag,minilm"):
-        outcome = start_run("n6", "smoke", (f"model={tiny_bert}", f"models={models}"), data="embedded")
+        outcome = start_run(
+            RunSpec("n6", "smoke", (f"model={tiny_bert}", f"models={models}"), data="embedded")
+        )
         probs.append(json.loads((outcome.run_dir / "predictions.json").read_text())["probs"]["MiniLM"])
     assert probs[0] == probs[1]
 
@@ -80,7 +82,7 @@ def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder
         "ft_reinit_layers=1",
         "ft_rdrop=0.5",
     )
-    outcome = start_run("n6", "smoke", overrides, data="embedded")
+    outcome = start_run(RunSpec("n6", "smoke", overrides, data="embedded"))
     cfg = n6.Config(**n6.PRESETS["smoke"])
     data = sentiment.load_sentences("embedded", None, cfg.n_generated, cfg.label_noise)
     assert seen["texts"] == data.texts["train"]  # masked LM on the training split: val and test unseen
@@ -93,32 +95,32 @@ def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder
 
 
 def test_seeds_average_the_scores_of_the_models_from_scratch():
-    outcome = start_run("n6", "smoke", ("models=bag,cnn", "seeds=2"), data="embedded")
+    outcome = start_run(RunSpec("n6", "smoke", ("models=bag,cnn", "seeds=2"), data="embedded"))
     m = outcome.metrics
     saved = json.loads((outcome.run_dir / "predictions.json").read_text())
     hits = np.argmax(saved["probs"]["Kim CNN"], 1) == np.array(saved["labels"])  # the first seed's
     second = 2 * m["cnn_accuracy"] - hits.mean()  # the mean of two seeds gives the other one
     assert 0 <= second <= 1 and second * len(hits) == pytest.approx(round(second * len(hits)))
     assert m["cnn_accuracy_std"] == pytest.approx(abs(hits.mean() - second) / 2)
-    later = f"seed{outcome.record['seed'] + 1}"  # the second seed trains in its own folder
+    later = f"seed{outcome.record.spec.seed + 1}"  # the second seed trains in its own folder
     assert (outcome.run_dir / later).is_dir() and (outcome.run_dir / "cnn" / later).is_dir()
     assert "| Kim CNN | 2 |" in outcome.report.read_text()
 
 
 def test_real_data_missing_is_one_line_error(tmp_path):
     with pytest.raises(DlpError, match=r"rt-polaritydata.tar.gz not found.*put https://.*extracted files"):
-        start_run("n6", "smoke", data="real", data_dir=str(tmp_path))
+        start_run(RunSpec("n6", "smoke", data="real", data_dir=str(tmp_path)))
 
 
 def test_more_layers_to_reinit_than_the_backbone_has_fails_before_training(tiny_bert):
     overrides = ("models=bag,minilm", f"model={tiny_bert}", "ft_reinit_layers=3")  # tiny_bert has 2 layers
     with pytest.raises(DlpError, match="ft_reinit_layers=3: the backbone has 2 encoder layers"):
-        start_run("n6", "smoke", overrides, data="embedded")
+        start_run(RunSpec("n6", "smoke", overrides, data="embedded"))
 
 
 def test_seeds_below_one_is_one_line_error():
     with pytest.raises(DlpError, match="seeds must be at least 1, not 0"):
-        start_run("n6", "smoke", ("seeds=0", "models=bag"), data="embedded")
+        start_run(RunSpec("n6", "smoke", ("seeds=0", "models=bag"), data="embedded"))
 
 
 def windows_1252_archive(path: Path) -> Path:
@@ -405,6 +407,6 @@ def test_catalogues_are_read_cleaned_and_deduplicated(tmp_path):
 def test_langid_smoke_run(tmp_path):
     root = fake_locale(tmp_path / "locale", per_language=60)
     overrides = ("task=langid", "languages=de,fr", f"locale_dir={root}", "per_language=50", "models=bag,cnn")
-    outcome = start_run("n6", "smoke", overrides)
+    outcome = start_run(RunSpec("n6", "smoke", overrides))
     assert outcome.metrics["cnn_accuracy"] > 0.5 and "test_accuracy" not in outcome.metrics
     assert "## Test accuracy by negation" not in outcome.report.read_text()

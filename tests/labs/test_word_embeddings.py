@@ -21,7 +21,7 @@ from dlpractice.data.words import (
     skipgram_pairs,
 )
 from dlpractice.models.word2vec import analogy, nearest
-from dlpractice.runner import start_run
+from dlpractice.runner import RunSpec, start_run
 
 TEXT = """The cat sat on the mat. The dog sat on the log!
 
@@ -32,7 +32,7 @@ Dogs and cats sat."""
 
 
 def test_smoke_run():
-    outcome = start_run("l9", "smoke", data="embedded")
+    outcome = start_run(RunSpec("l9", "smoke", data="embedded"))
     m = outcome.metrics
     assert outcome.value == m["analogy_acc"] and 0.0 <= m["analogy_acc"] <= m["analogy_top10"] <= 1.0
     assert m["initial_loss"] == pytest.approx(6 * np.log(2), abs=1e-4)  # u = 0: σ(0) = 1/2 for 1 + 5 pairs

@@ -15,34 +15,6 @@ from pathlib import Path
 from types import ModuleType
 
 from dlpractice.errors import DlpError
-from dlpractice.registry import Lab
-
-
-def notebook_context(lab: Lab, preset: str, seed: int = 1337, data: str = "embedded", device: str = "cpu"):
-    """A RunContext for a notebook: its own run directory and tracked run, no progress bar."""
-    from dlpractice.device import pick_device
-    from dlpractice.home import ensure_writable, runs_dir
-    from dlpractice.runner import Progress, RunContext, default_threads, new_run_id, seed_everything
-    from dlpractice.tracking import Tracker
-
-    run_id = new_run_id(lab.id)
-    run_dir = ensure_writable(runs_dir()) / run_id
-    run_dir.mkdir()
-    tags = {"lab": lab.id, "preset": preset, "seed": str(seed), "dlp_run_id": run_id, "source": "notebook"}
-    seed_everything(seed)
-    return RunContext(
-        run_id=run_id,
-        run_dir=run_dir,
-        lab=lab,
-        preset=preset,
-        seed=seed,
-        device=pick_device(device),
-        data=data,
-        data_dir=None,
-        threads=default_threads(),
-        tracker=Tracker.start(f"{lab.id}-{lab.slug}", run_id, tags),
-        progress=Progress(False, lab.id),
-    )
 
 
 def top_level_blocks(source: str) -> list[tuple[ast.stmt, str]]:
@@ -128,9 +100,11 @@ def notebook_cells(module: ModuleType, preset: str) -> list[tuple[str, str]]:
 def run_cells(source: str, run: ast.FunctionDef, run_text: str, preset: str) -> list[tuple[str, str]]:
     setup = (
         "from dlpractice.config import build_config\n"
-        "from dlpractice.practice.notebook import notebook_context\n\n"
+        "from dlpractice.runner import RunSpec, finish_run, open_run\n\n"
         f'cfg = build_config(Config, PRESETS, "{preset}")  # try "quick" for a real result\n'
-        f'ctx = notebook_context(LAB, "{preset}")\ncfg'
+        f'spec = RunSpec(LAB.id, "{preset}", data="embedded", device="cpu", origin="notebook")\n'
+        "ctx = open_run(spec, cfg)  # the run directory, run.json and the tracked run\n"
+        "cfg"
     )
     cells = [
         ("markdown", "## Run the lab, step by step\n\nThe body of `run(cfg, ctx)`, one section a cell."),
@@ -141,7 +115,7 @@ def run_cells(source: str, run: ast.FunctionDef, run_text: str, preset: str) -> 
     else:
         cells += [("code", run_text), ("code", "metrics = run(cfg, ctx)\nmetrics")]
     show = (
-        'ctx.tracker.finish("FINISHED")\n'
+        "outcome = finish_run(ctx, metrics)  # report.md, run.json and the tracked run\n"
         "from IPython.display import Image, Markdown, display\n\n"
         "for title, path in ctx.figures:\n"
         '    display(Markdown(f"**{title}**"), Image(filename=str(path)))\n'
