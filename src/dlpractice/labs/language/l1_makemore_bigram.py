@@ -10,37 +10,33 @@ the point: gradient descent recovers the counts. Simplified: no regularisation b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from dlpractice.data.batching import TensorData
 from dlpractice.data.names import Vocab, context_windows, load_names
 from dlpractice.models.makemore import Bigram, generate
 from dlpractice.models.makemore_numpy import NumpyBigram
-from dlpractice.registry import Lab
+from dlpractice.models.saved import load_run_model
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig, evaluate, fit
 
-LAB = Lab(
-    id="l1",
-    slug="makemore-bigram",
-    track="language",
-    title="makemore: bigram model",
-    requires=(),
-    data=("names",),
-    metric="test_nll",
-    goal="min",
-    bar=2.48,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l1", data=("names",), metric="test_nll", bar=2.48)
 
 
 @dataclass
 class Config(FitConfig):
-    smoothing: float = 1.0  # add-k smoothing of the counts: unseen bigrams keep a little probability
-    n_samples: int = 20
-    parity_steps: int = 5  # NumPy vs PyTorch agreement check: full-batch gradient steps
-    parity_lr: float = 10.0
+    smoothing: NonNegativeFloat = 1.0  # add-k smoothing of the counts: unseen bigrams keep some probability
+    n_samples: NonNegativeInt = 20
+    parity_steps: PositiveInt = 5  # NumPy vs PyTorch agreement check: full-batch gradient steps
+    parity_lr: PositiveFloat = 10.0
 
 
 PRESETS = {
@@ -113,7 +109,7 @@ def heatmap(counts: np.ndarray, vocab: Vocab) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     names = load_names(ctx.data, ctx.data_dir)
     ctx.record_data(names.describe())
     vocab = Vocab.from_words(names.train + names.val + names.test)
@@ -162,9 +158,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
 
 def sample(run_dir, cfg: Config, n: int, seed: int) -> list[str]:
     """New names from a finished run's weights."""
-    from dlpractice.checkpoint import load_weights
     from dlpractice.data.names import load_vocab
 
     vocab = load_vocab(run_dir)
-    model = load_weights(run_dir / "model.safetensors", Bigram(len(vocab)))
+    model = load_run_model(run_dir, Bigram(len(vocab)))
     return [vocab.decode(ids) for ids in generate(model, 1, n, torch.Generator().manual_seed(seed))]

@@ -12,40 +12,36 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt
 from dlpractice.data.batching import TensorData
 from dlpractice.data.names import Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import MLP, generate
 from dlpractice.models.makemore_numpy import NumpyMLP
-from dlpractice.registry import Lab
+from dlpractice.models.saved import load_run_model
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig, evaluate, fit
 
-LAB = Lab(
-    id="l2",
-    slug="makemore-mlp",
-    track="language",
-    title="makemore: MLP (Bengio et al., 2003)",
-    requires=("l1",),
-    data=("names",),
-    metric="val_loss",
-    goal="min",
-    bar=2.12,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l2", requires=("l1",), data=("names",), metric="val_loss", bar=2.12)
 
 
 @dataclass
 class Config(FitConfig):
-    block_size: int = 3  # characters of context
-    n_embd: int = 10  # embedding dimensions per character
-    n_hidden: int = 200
+    block_size: PositiveInt = 3  # characters of context
+    n_embd: PositiveInt = 10  # embedding dimensions per character
+    n_hidden: PositiveInt = 200
     batchnorm: bool = True
-    n_samples: int = 20
-    parity_steps: int = 5  # NumPy vs PyTorch agreement check: SGD steps on one batch
-    parity_lr: float = 0.1
+    n_samples: NonNegativeInt = 20
+    parity_steps: PositiveInt = 5  # NumPy vs PyTorch agreement check: SGD steps on one batch
+    parity_lr: PositiveFloat = 0.1
 
 
 PRESETS = {
@@ -119,7 +115,7 @@ def activation_figure(init: torch.Tensor, trained: torch.Tensor) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     names = load_names(ctx.data, ctx.data_dir)
     ctx.record_data(names.describe())
     vocab = Vocab.from_words(names.train + names.val + names.test)
@@ -180,11 +176,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
 
 def sample(run_dir, cfg: Config, n: int, seed: int) -> list[str]:
     """New names from a finished run's weights."""
-    from dlpractice.checkpoint import load_weights
-
     vocab = load_vocab(run_dir)
-    model = MLP(len(vocab), cfg.block_size, cfg.n_embd, cfg.n_hidden, cfg.batchnorm)
-    load_weights(run_dir / "model.safetensors", model)
+    model = load_run_model(run_dir, MLP(len(vocab), cfg.block_size, cfg.n_embd, cfg.n_hidden, cfg.batchnorm))
     return [
         vocab.decode(ids) for ids in generate(model, cfg.block_size, n, torch.Generator().manual_seed(seed))
     ]

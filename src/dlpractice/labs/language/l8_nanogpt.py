@@ -24,42 +24,41 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import torch
 
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probability, check_multiple
 from dlpractice.data.shakespeare import CharVocab, TokenStream, load_corpus
 from dlpractice.models.gpt import GPTConfig, build_model, generate
-from dlpractice.registry import Lab
+from dlpractice.models.saved import load_run_model, read_run_json
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig, evaluate, fit
 
-LAB = Lab(
-    id="l8",
-    slug="nanogpt",
-    track="language",
-    title="nanoGPT on characters",
-    requires=("l7",),
-    data=("shakespeare",),
-    metric="val_loss",
-    goal="min",
-    bar=1.88,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l8", requires=("l7",), data=("shakespeare",), metric="val_loss", bar=1.88)
 
 
 @dataclass
 class Config(FitConfig):
     model_type: Literal["gpt", "gru", "bigram"] = "gpt"
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    dropout: float = 0.0
+    n_layer: PositiveInt = 4
+    n_head: PositiveInt = 4
+    n_embd: PositiveInt = 128
+    block_size: PositiveInt = 64
+    dropout: Probability = 0.0
     compile: bool = False  # torch.compile the model (opt-in: slow to start, faster per step on GPU)
-    eval_iters: int = 20  # batches of `batch_size` random windows per evaluation, as nanoGPT
-    sample_tokens: int = 500  # characters per sample
-    temperature: float = 0.8
-    top_k: int = 0  # 0 keeps every character
+    eval_iters: PositiveInt = 20  # batches of `batch_size` random windows per evaluation, as nanoGPT
+    sample_tokens: PositiveInt = 500  # characters per sample
+    temperature: PositiveFloat = 0.8
+    top_k: NonNegativeInt = 0  # 0 keeps every character
+
+    def check(self) -> None:
+        if self.model_type == "gpt":
+            check_multiple(self, "n_embd", of="n_head")  # each head gets n_embd / n_head channels
 
 
 PRESETS = {
@@ -140,7 +139,7 @@ def sample_figure(text: str) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     started = time.perf_counter()
     corpus = load_corpus(ctx.data, ctx.data_dir)
     ctx.record_data(corpus.describe())
@@ -174,11 +173,5 @@ def run(cfg: Config, ctx) -> dict[str, float]:
 
 def sample(run_dir: Path, cfg: Config, n: int, seed: int) -> list[str]:
     """n passages of cfg.sample_tokens characters from a finished run's weights."""
-    import json
-
-    from dlpractice.checkpoint import load_weights
-
-    vocab = CharVocab(json.loads((Path(run_dir) / "vocab.json").read_text()))
-    model = build(cfg, len(vocab))
-    load_weights(Path(run_dir) / "model.safetensors", model)
-    return write(model, vocab, cfg, n, seed)
+    vocab = CharVocab(read_run_json(run_dir, "vocab.json"))
+    return write(load_run_model(run_dir, build(cfg, len(vocab))), vocab, cfg, n, seed)
