@@ -4,6 +4,11 @@ Read it top to bottom: draw a batch, forward (bf16 autocast on GPU), backward, c
 and the LR schedule, log, evaluate now and then, checkpoint now and then. Models follow one contract,
 `logits, loss = model(*inputs, targets)`. Ctrl-C (or SIGTERM) finishes the current step, saves a
 checkpoint and stops; `--resume` continues from it and reaches the same losses as an unbroken run.
+
+Several processes (`torchrun` / `accelerate launch`, DDP): `batch_size` stays the GLOBAL batch. Every process
+draws the same batch from the same generator and trains on its own slice of it, so N processes follow the
+same loss curve as one (up to float rounding) and a checkpoint moves between process counts. The logged
+loss is the mean over processes; only the main process logs, writes checkpoints and weights.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -30,7 +36,7 @@ from dlpractice.checkpoint import (
 )
 from dlpractice.data.batching import Batches
 from dlpractice.device import pick_device
-from dlpractice.errors import RunInterrupted
+from dlpractice.errors import DlpError, RunInterrupted
 
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
@@ -144,6 +150,49 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+class _QuietProgress:
+    """The progress bar of a process that is not the main one: one bar per run, not one per process."""
+
+    @contextmanager
+    def __call__(self, total: int, completed: int = 0) -> Iterator[_QuietProgress]:
+        yield self
+
+    def update(self, step: int, **fields: float) -> None:
+        pass
+
+
+def shard(batch: tuple[torch.Tensor, ...], rank: int, world: int) -> tuple[torch.Tensor, ...]:
+    """Process `rank`'s contiguous slice of a batch every process drew alike (rows split evenly)."""
+    if world == 1:
+        return batch
+    size = len(batch[0]) // world
+    return tuple(t[rank * size : (rank + 1) * size] for t in batch)
+
+
+def micro_batch_size(cfg: FitConfig, processes: int) -> int:
+    """Examples per micro-batch over all processes; each process must get the same number of them."""
+    micro_batch = max(1, cfg.batch_size // cfg.grad_accum)
+    if micro_batch % processes:
+        raise DlpError(
+            f"batch_size {cfg.batch_size} over grad_accum {cfg.grad_accum} gives {micro_batch} examples per "
+            f"micro-batch, which {processes} processes cannot share evenly; use a batch_size divisible by "
+            f"{cfg.grad_accum * processes}"
+        )
+    return micro_batch
+
+
+def stop_agreed(requested: bool, accelerator: Accelerator) -> bool:
+    """Whether any process was asked to stop.
+
+    A signal reaches the processes at different steps; unless all of them stop after the same one, the
+    main process waits in the checkpoint's barrier while the others wait in the next gradient all-reduce.
+    """
+    if accelerator.num_processes == 1:
+        return requested
+    flag = torch.tensor(int(requested), device=accelerator.device)
+    return bool(accelerator.reduce(flag, "max"))
+
+
 class StopFlag:
     """Turns the first Ctrl-C / SIGTERM into a polite request to stop at the next step boundary.
 
@@ -175,13 +224,17 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     accelerator = make_accelerator(ctx.device, cfg.grad_accum)
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
-    generator = torch.Generator().manual_seed(ctx.seed + accelerator.process_index)  # minibatch order
+    # minibatch order: one stream shared by every process (each trains on its slice of the same batch)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    micro_batch = micro_batch_size(cfg, world)
     result = FitResult(step=0)
     if ctx.resume is not None:
         result = _restore(ctx.resume, model, optimizer, scheduler, generator)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    micro_batch = max(1, cfg.batch_size // cfg.grad_accum)
+    main = accelerator.is_main_process
+    tracker_log = ctx.tracker.log_metrics if main else lambda step, metrics: None
     bad_evals = int(ctx.resume.extra.get("bad_evals", 0)) if ctx.resume else 0
     started = time.perf_counter()
     seen = torch.zeros((), dtype=torch.long, device=accelerator.device)
@@ -203,13 +256,13 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
             save_checkpoint(ctx.checkpoint_path, state)
         accelerator.wait_for_everyone()
 
-    with StopFlag() as stop, ctx.progress(total=cfg.steps, completed=result.step) as progress:
+    bar = ctx.progress if main else _QuietProgress()
+    with StopFlag() as stop, bar(total=cfg.steps, completed=result.step) as progress:
         while result.step < cfg.steps:
             # one optimiser update = grad_accum micro-batches
             for _ in range(cfg.grad_accum):
-                *inputs, targets = (
-                    t.to(accelerator.device) for t in data.train_batch(micro_batch, generator)
-                )
+                batch = shard(data.train_batch(micro_batch, generator), rank, world)
+                *inputs, targets = (t.to(accelerator.device) for t in batch)
                 seen += count_targets(targets)
                 with accelerator.accumulate(model), accelerator.autocast():
                     _, loss = model(*inputs, targets)
@@ -223,38 +276,48 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
             step = result.step
 
             if step % cfg.log_every == 0 or step == cfg.steps:
-                train_loss = loss.item()
+                # the last micro-batch's loss, averaged over processes: the loss of that global micro-batch
+                train_loss = accelerator.reduce(loss.detach(), "mean").item()
                 result.history.append({"step": step, "train_loss": train_loss})
-                ctx.tracker.log_metrics(step, {"train_loss": train_loss, "lr": scheduler.get_last_lr()[0]})
+                tracker_log(step, {"train_loss": train_loss, "lr": scheduler.get_last_lr()[0]})
                 progress.update(step, loss=train_loss)
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = evaluate(model, data, "val", accelerator)
+                # every process evaluates the whole split on the same weights, so all agree on early stopping
+                val_loss = evaluate(accelerator.unwrap_model(model), data, "val", accelerator)
                 result.history.append({"step": step, "val_loss": val_loss})
-                ctx.tracker.log_metrics(step, {"val_loss": val_loss})
+                tracker_log(step, {"val_loss": val_loss})
                 progress.update(step, val=val_loss)
                 if val_loss < result.best_val:
                     result.best_val, bad_evals = val_loss, 0
-                    if cfg.restore_best and accelerator.is_main_process:
+                    if cfg.restore_best and main:
                         save_weights(best_path, accelerator.unwrap_model(model))
                 else:
                     bad_evals += 1
                 if cfg.patience and bad_evals >= cfg.patience:
                     result.stopped_early = True
                     break
-            if stop.requested:
+            if stop_agreed(stop.requested, accelerator):
                 checkpoint()
                 raise RunInterrupted(f"interrupted at step {step}/{cfg.steps}; checkpoint saved")
             if step % cfg.ckpt_every == 0:
                 checkpoint()
     checkpoint()
     if cfg.restore_best:
-        accelerator.wait_for_everyone()
-        load_weights(best_path, accelerator.unwrap_model(model))
-    if accelerator.is_main_process:
+        restore_best_weights(best_path, accelerator.unwrap_model(model), accelerator)
+    if main:
         save_weights(ctx.run_dir / "model.safetensors", accelerator.unwrap_model(model))
     result.seconds = time.perf_counter() - started
-    result.targets_seen = int(seen)
+    result.targets_seen = int(accelerator.reduce(seen, "sum"))
     return result
+
+
+def restore_best_weights(path: Path, model: torch.nn.Module, accelerator: Accelerator) -> None:
+    """The main process reads the best weights it wrote and sends them to the others (whose disks differ)."""
+    if accelerator.is_main_process:
+        load_weights(path, model)
+    if accelerator.num_processes > 1:
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, src=0)
 
 
 def _restore(state: TrainState, model, optimizer, scheduler, generator) -> FitResult:
