@@ -7,6 +7,8 @@ from nbclient import NotebookClient
 
 from dlpractice.practice.notebook import notebook_cells
 from dlpractice.registry import load_lab
+from dlpractice.runner import read_run
+from dlpractice.tracking import client
 
 
 def test_cells_follow_the_lab_and_unroll_run() -> None:
@@ -18,7 +20,7 @@ def test_cells_follow_the_lab_and_unroll_run() -> None:
     assert any("fit(model, data, cfg, ctx)" in text for text in code) and code[-2].endswith("metrics")
 
 
-def test_notebook_runs_top_to_bottom(dlp, tmp_path) -> None:
+def test_notebook_runs_top_to_bottom(dlp, tmp_path, dlp_home) -> None:
     path = tmp_path / "l1.ipynb"
     made = dlp("notebook", "l1", "--out", str(path))
     assert made.returncode == 0, made.stderr
@@ -31,3 +33,11 @@ def test_notebook_runs_top_to_bottom(dlp, tmp_path) -> None:
     text = "".join(str(output.get("data", {}).get("text/plain", "")) for output in outputs)
     assert "test_nll" in text and "count_test_nll" in text
     assert any("image/png" in output.get("data", {}) for output in outputs)  # the figures are shown
+
+    # the notebook's run is a run like any other: run.json, a report, a finished MLflow run with metrics
+    (run_dir,) = (dlp_home / "runs").iterdir()
+    record = read_run(run_dir)
+    assert record.status == "finished" and record.spec.origin == "notebook" and "test_nll" in record.metrics
+    assert dlp("report", run_dir.name).returncode == 0
+    tracked = client().get_run(record.mlflow_run_id)
+    assert tracked.info.status == "FINISHED" and "final_test_nll" in tracked.data.metrics
