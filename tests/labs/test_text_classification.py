@@ -67,9 +67,9 @@ def test_fine_tuning_does_not_depend_on_the_models_trained_before_it(tiny_bert):
 def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder(tiny_bert, monkeypatch):
     seen = {}
 
-    def spy(name, tokenizer, texts, *args):
+    def spy(name, texts, *args):
         seen["texts"] = list(texts)
-        return adapt_to_domain(name, tokenizer, texts, *args)
+        return adapt_to_domain(name, texts, *args)
 
     adapt_to_domain = finetune.adapt_to_domain
     monkeypatch.setattr(finetune, "adapt_to_domain", spy)

@@ -1,7 +1,11 @@
 """Layer-wise learning-rate decay: every parameter in one group, the rates falling layer by layer; the top
-layers re-initialised; R-Drop's loss; the masked-positions-only MLM loss."""
+layers re-initialised; R-Drop's loss; the masked-positions-only MLM loss; a Trainer's arguments and history
+from a run."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,12 +21,14 @@ from dlpractice.models.finetune import (
     layerwise_optimizer,
     rdrop_trainer,
     reinit_top_layers,
+    trainer_history,
+    training_arguments,
 )
 
 
 def tiny_classifier(n_layers: int = 3) -> BertForSequenceClassification:
-    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=n_layers, num_attention_heads=2,
-                        intermediate_size=16, num_labels=2)  # fmt: skip
+    sizes = {"hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 16}
+    config = BertConfig(vocab_size=50, num_hidden_layers=n_layers, num_labels=2, **sizes)
     return BertForSequenceClassification(config)
 
 
@@ -129,3 +135,29 @@ def test_rdrop_loss_is_two_cross_entropies_plus_alpha_times_the_symmetric_kl(tmp
         trainer.compute_loss(model, dict(inputs)),
         F.cross_entropy(model(inputs["input_ids"]).logits, inputs["labels"]),
     )
+
+
+def test_training_arguments_come_from_the_run_and_the_lab_may_override_them(tmp_path):
+    ctx = SimpleNamespace(run_dir=tmp_path, seed=7, device="cpu", progress=SimpleNamespace(show=False))
+    args = training_arguments(ctx, max_steps=3, learning_rate=1e-4)
+    assert Path(args.output_dir) == tmp_path / "trainer" and args.seed == 7 and args.use_cpu
+    assert args.disable_tqdm and not args.bf16 and args.report_to == []  # "none": our tracker has the logs
+    assert args.max_steps == 3 and args.learning_rate == 1e-4
+    shown = SimpleNamespace(**{**vars(ctx), "progress": SimpleNamespace(show=True)})
+    assert not training_arguments(shown).disable_tqdm
+    assert training_arguments(shown, disable_tqdm=True).disable_tqdm  # the lab's own settings win
+
+
+def test_trainer_history_is_the_logged_training_loss_then_the_validation_loss():
+    logged = [
+        {"loss": 0.9, "step": 5, "learning_rate": 1e-4},
+        {"eval_loss": 0.8, "step": 5},  # evaluation entries are not training losses
+        {"loss": 0.6, "step": 10},
+        {"train_runtime": 3.0, "step": 12},
+    ]
+    trainer = SimpleNamespace(state=SimpleNamespace(log_history=logged, global_step=12))
+    assert trainer_history(trainer, 0.7) == [
+        {"step": 5, "train_loss": 0.9},
+        {"step": 10, "train_loss": 0.6},
+        {"step": 12, "val_loss": 0.7},
+    ]

@@ -12,13 +12,17 @@
   which pulls the sub-networks dropout samples toward one answer.
 - Domain-adaptive pretraining (Gururangan et al. 2020, "Don't Stop Pretraining"): a short masked-LM
   pass over the task's own training sentences before fine-tuning.
+
+`fine_tune` puts them together for a sentence classifier (lab n6); `training_arguments` and
+`trainer_history` connect any Hugging Face `Trainer` to our runs (n1, n6).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +31,10 @@ from dlpractice.errors import DlpError
 from dlpractice.models.backbone import load_pretrained
 
 if TYPE_CHECKING:  # importing transformers takes seconds: only for the type checker
-    from transformers import PretrainedConfig, PreTrainedTokenizerBase, Trainer, TrainerCallback
+    from transformers import PretrainedConfig, Trainer, TrainerCallback, TrainingArguments
 
+    from dlpractice.data.sentiment import Sentences
+    from dlpractice.runner import RunContext
     from dlpractice.tracking import Tracker
 
 LAYER = re.compile(r"\.layer\.(\d+)\.")  # BERT-style names: bert.encoder.layer.3.attention...
@@ -135,18 +141,11 @@ class MaskedPositionsOnly(torch.nn.Module):
 
 
 def adapt_to_domain(
-    name_or_path: str,
-    tokenizer: PreTrainedTokenizerBase,
-    texts: list[str],
-    ctx,
-    epochs: float,
-    lr: float,
-    max_length: int,
+    name_or_path: str, texts: list[str], ctx: RunContext, epochs: float, lr: float, max_length: int
 ) -> tuple[str, float]:
     """Masked-LM training (15 % of the sub-words) on `texts`; the adapted backbone's directory and seconds.
 
-    tokenizer: the backbone's own; ctx: a run context (run_dir, seed, device, tracker); the adapted
-    backbone is saved in run_dir/adapted.
+    The adapted backbone and its tokenizer are saved in ctx.run_dir/adapted.
 
     A checkpoint saved without its MLM head (as the packaged MiniLM is) gets a fresh transform layer;
     the output layer is tied to the word embeddings, so only that small layer starts from scratch.
@@ -155,11 +154,12 @@ def adapt_to_domain(
     from transformers import (
         AutoModel,
         AutoModelForMaskedLM,
+        AutoTokenizer,
         DataCollatorForLanguageModeling,
         Trainer,
-        TrainingArguments,
     )
 
+    tokenizer = load_pretrained(AutoTokenizer, name_or_path)
     model = load_pretrained(AutoModelForMaskedLM, name_or_path)  # (B, T, vocab) logits, its own loss
     dataset = Dataset.from_dict({"text": texts}).map(
         lambda b: tokenizer(
@@ -168,8 +168,8 @@ def adapt_to_domain(
         batched=True,
         remove_columns=["text"],
     )
-    args = TrainingArguments(
-        output_dir=str(ctx.run_dir / "trainer"),
+    args = training_arguments(
+        ctx,
         num_train_epochs=epochs,
         per_device_train_batch_size=32,
         learning_rate=lr,
@@ -177,10 +177,6 @@ def adapt_to_domain(
         weight_decay=0.01,
         save_strategy="no",
         logging_steps=20,
-        report_to="none",
-        seed=ctx.seed,
-        use_cpu=ctx.device == "cpu",
-        disable_tqdm=True,
     )
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=ctx.seed)
     trainer = Trainer(
@@ -199,6 +195,128 @@ def adapt_to_domain(
     encoder.save_pretrained(ctx.run_dir / "adapted")
     tokenizer.save_pretrained(ctx.run_dir / "adapted")
     return str(ctx.run_dir / "adapted"), seconds
+
+
+class FineTuneOptions(Protocol):
+    """What `fine_tune` reads from a lab's Config (n6's Config has these fields)."""
+
+    max_length: int  # sub-word tokens a sentence keeps
+    ft_epochs: float
+    ft_steps: int  # > 0: stop after this many updates instead
+    ft_batch_size: int
+    ft_lr: float
+    ft_warmup: float  # share of the updates
+    ft_weight_decay: float
+    ft_layer_decay: float  # < 1: layer-wise learning rates (`layerwise_optimizer`)
+    ft_reinit_layers: int  # > 0: re-draw this many top layers (`reinit_top_layers`)
+    ft_rdrop: float  # > 0: R-Drop with this weight (`rdrop_trainer`)
+    log_every: int
+
+
+def fine_tune(
+    backbone: str, data: Sentences, cfg: FineTuneOptions, ctx: RunContext, save_to: Path
+) -> dict[str, Any]:
+    """Fine-tune a pretrained encoder with a new classification head on `data`, using `Trainer`.
+
+    Keeps the epoch of the best validation accuracy and saves it (weights, config and tokenizer: a
+    pipeline loads it) in `save_to`. Returns the val and test logits (N, C) in the splits' own order, the
+    loss history, the parameter count and the training seconds.
+    """
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer
+
+    tokenizer = load_pretrained(AutoTokenizer, backbone)
+    torch.manual_seed(ctx.seed)  # the new head's weights: from the seed, not from models trained before
+    model = load_pretrained(
+        AutoModelForSequenceClassification,
+        backbone,
+        num_labels=len(data.classes),
+        id2label=dict(enumerate(data.classes)),
+        label2id={name: i for i, name in enumerate(data.classes)},
+    )
+    reinit_top_layers(model, cfg.ft_reinit_layers)  # 0: none
+
+    def encode(batch: dict) -> dict:  # no padding here: the Trainer's collator pads each batch
+        return tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
+
+    splits = {
+        split: Dataset.from_dict({"text": texts, "label": data.labels[split]}).map(
+            encode, batched=True, remove_columns=["text"]
+        )
+        for split, texts in data.texts.items()
+    }
+    args = training_arguments(
+        ctx,
+        num_train_epochs=cfg.ft_epochs,
+        max_steps=cfg.ft_steps or -1,
+        per_device_train_batch_size=cfg.ft_batch_size,
+        per_device_eval_batch_size=128,
+        learning_rate=cfg.ft_lr,
+        warmup_steps=cfg.ft_warmup,
+        weight_decay=cfg.ft_weight_decay,
+        train_sampling_strategy="group_by_length",  # batches of similar length: little padding
+        eval_strategy="epoch",  # and keep the epoch with the best val accuracy
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        logging_steps=max(1, cfg.log_every // 5),
+    )
+    optimizer = None  # the Trainer's own AdamW, one learning rate; or one rate per layer:
+    if cfg.ft_layer_decay < 1:
+        optimizer = layerwise_optimizer(model, cfg.ft_lr, cfg.ft_layer_decay, cfg.ft_weight_decay)
+    trainer = (rdrop_trainer(cfg.ft_rdrop) if cfg.ft_rdrop > 0 else Trainer)(
+        model=model,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["val"],
+        compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
+        processing_class=tokenizer,
+        callbacks=[tracker_callback(ctx.tracker)],
+        optimizers=(optimizer, None),  # the Trainer adds its warmup and linear decay to either
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    trainer.save_model(str(save_to))
+    # group_by_length orders evaluation batches by length too, and predict() returns the rows in that
+    # order: read them in each dataset's own order instead, so that row i is sentence i
+    trainer.args.train_sampling_strategy = "sequential"
+    val = trainer.predict(splits["val"])
+    return {
+        "val": [val.predictions],
+        "test": [trainer.predict(splits["test"]).predictions],
+        "history": trainer_history(trainer, val.metrics["test_loss"]),
+        "params": model.num_parameters(),
+        "seconds": seconds,
+    }
+
+
+def training_arguments(ctx: RunContext, **options: Any) -> TrainingArguments:
+    """`TrainingArguments` for a Trainer inside one of our runs; `options` are the lab's own settings.
+
+    From the run: the Trainer's files in run_dir/trainer, its seed, its device (bf16 on a GPU that has
+    it), its progress bar; no reporting to outside services, since `tracker_callback` sends the logs to
+    the run's tracker.
+    """
+    from transformers import TrainingArguments  # here: importing transformers takes seconds
+
+    run = {
+        "output_dir": str(ctx.run_dir / "trainer"),
+        "report_to": "none",
+        "seed": ctx.seed,
+        "use_cpu": ctx.device == "cpu",
+        "bf16": ctx.device == "cuda" and torch.cuda.is_bf16_supported(),
+        "disable_tqdm": not ctx.progress.show,
+    }
+    return TrainingArguments(**(run | options))
+
+
+def trainer_history(trainer: Trainer, val_loss: float) -> list[dict[str, float]]:
+    """Our loss history from a Trainer's log: the training loss at each logging step, then `val_loss`."""
+    logged = trainer.state.log_history
+    history = [{"step": h["step"], "train_loss": h["loss"]} for h in logged if "loss" in h]
+    return [*history, {"step": trainer.state.global_step, "val_loss": val_loss}]
 
 
 def tracker_callback(tracker: Tracker) -> TrainerCallback:

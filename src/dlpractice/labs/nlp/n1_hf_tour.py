@@ -31,7 +31,7 @@ import torch
 
 from dlpractice.data.sentiment import LABELS, load_sentences
 from dlpractice.models.backbone import DEFAULT_BACKBONE, load_pretrained
-from dlpractice.models.finetune import tracker_callback
+from dlpractice.models.finetune import tracker_callback, trainer_history, training_arguments
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
 
@@ -92,7 +92,7 @@ def tour_tokenizer(tokenizer, ctx) -> dict[str, float]:
         + block(
             f"tokenizer({SENTENCES[0]!r})\npieces: {pieces}\nids: {encoded['input_ids']}\n"
             f"decode(ids): {tokenizer.decode(encoded['input_ids'])!r}"
-        )  # fmt: skip
+        )
         + "\n\nA batch, padded to its longest sentence:\n"
         + block("\n".join(f"{k}: {tuple(v.shape)}\n{v}" for k, v in batch.items())),
     )
@@ -123,7 +123,7 @@ def tour_model(tokenizer, ctx, cfg: Config) -> tuple[dict[str, float], np.ndarra
         + block(
             f"model(**batch).last_hidden_state.shape = {tuple(hidden.shape)}  # (sentences, pieces, width)\n"
             f"mean over real pieces -> {tuple(vectors.shape)}"
-        ),  # fmt: skip
+        ),
     )
     extractor = pipeline("feature-extraction", model=model, tokenizer=tokenizer)
     per_token = [np.array(out[0]) for out in extractor(SENTENCES)]  # each (T_i, H): no padding
@@ -134,7 +134,7 @@ def tour_model(tokenizer, ctx, cfg: Config) -> tuple[dict[str, float], np.ndarra
         block(
             f"extractor(sentences)[0]: {len(per_token[0])} pieces x {per_token[0].shape[1]} numbers\n"
             f"largest difference from step 2's mean-pooled vectors: {gap:.2e}"
-        ),  # fmt: skip
+        ),
     )
     return {"params": float(model.num_parameters()), "pipeline_vs_manual_max_diff": gap}, similarity
 
@@ -201,7 +201,7 @@ def length_figure(lengths: np.ndarray, limit: int) -> plt.Figure:
 
 
 def fine_tune(train, val, tokenizer, cfg: Config, ctx):
-    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+    from transformers import AutoModelForSequenceClassification, Trainer
 
     model = load_pretrained(
         AutoModelForSequenceClassification,
@@ -210,8 +210,8 @@ def fine_tune(train, val, tokenizer, cfg: Config, ctx):
         id2label=dict(enumerate(LABELS)),
         label2id={name: i for i, name in enumerate(LABELS)},
     )
-    args = TrainingArguments(
-        output_dir=str(ctx.run_dir / "trainer"),
+    args = training_arguments(  # the run's folder, seed and device (models/finetune.py), and these:
+        ctx,
         max_steps=cfg.steps,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=64,
@@ -220,10 +220,6 @@ def fine_tune(train, val, tokenizer, cfg: Config, ctx):
         eval_strategy="no",
         save_strategy="no",
         logging_steps=max(1, cfg.steps // 20),
-        report_to="none",
-        seed=ctx.seed,
-        use_cpu=ctx.device == "cpu",
-        disable_tqdm=not ctx.progress.show,
     )
     trainer = Trainer(
         model=model,
@@ -237,15 +233,14 @@ def fine_tune(train, val, tokenizer, cfg: Config, ctx):
     trainer.train()
     seconds = time.perf_counter() - started
     val_loss = trainer.evaluate()["eval_loss"]
-    history = [{"step": h["step"], "train_loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
-    history.append({"step": trainer.state.global_step, "val_loss": val_loss})
+    history = trainer_history(trainer, val_loss)  # the training loss at each logging step, then val_loss
     ctx.loss_figure(history, "loss", "5 · Trainer: fine-tuning loss", ylabel="cross-entropy (nats/sentence)")
     ctx.section(
         "5 · Trainer",
         block(
             f"{cfg.steps} updates of {cfg.batch_size} sentences in {seconds:.0f} s; "
             f"validation loss {val_loss:.3f} (ln 2 = 0.693 is a coin toss)"
-        ),  # fmt: skip
+        ),
     )
     return model.eval(), {"train_seconds": seconds, "val_loss": val_loss}
 
@@ -308,15 +303,17 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     metrics["hub_reload_max_abs_diff"] = float(
         (logits_of(hub_model, hub_tokenizer, SENTENCES) - before).abs().max()
     )
-    repos = [f"{r.repo_id} ({r.repo_type}): {len(r.revisions)} revision, {r.size_on_disk:,} bytes"
-             for r in scan_cache_dir(hub).repos]  # fmt: skip
+    repos = [
+        f"{r.repo_id} ({r.repo_type}): {len(r.revisions)} revision, {r.size_on_disk:,} bytes"
+        for r in scan_cache_dir(hub).repos
+    ]
     ctx.section(
         "7 · A local hub",
         block(
             f"pushed to {hub} as {cfg.repo_id} @ {revision[:12]}\nscan_cache_dir(hub): {repos}\n"
             f"from_pretrained({cfg.repo_id!r}, cache_dir=hub, local_files_only=True): "
             f"largest logit difference {metrics['hub_reload_max_abs_diff']:.1e}"
-        ),  # fmt: skip
+        ),
     )
 
     classify = pipeline("text-classification", model=hub_model, tokenizer=hub_tokenizer)

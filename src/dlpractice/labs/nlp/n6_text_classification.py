@@ -15,7 +15,6 @@ from-scratch models overfit within a few epochs). Simplified: one fixed split, a
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -39,7 +38,7 @@ from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune
-from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone, load_pretrained
+from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone
 from dlpractice.models.textclf import build_classifier
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
@@ -99,25 +98,43 @@ class Config(FitConfig):
     n_mistakes: int = 10
 
 
-# fmt: off
 PRESETS = {
-    "smoke": {"n_generated": 600, "steps": 30, "batch_size": 16, "lr": 3e-3, "eval_every": 15, "log_every": 5,
-              "n_embd": 16, "n_filters": 8, "n_hidden": 16, "ft_steps": 4, "ft_batch_size": 8,
-              "max_length": 32, "n_mistakes": 3},
-    "quick": {"steps": 600, "batch_size": 50, "lr": 2e-3, "eval_every": 150, "log_every": 25, "ft_steps": 120,
-              "ft_batch_size": 16},
+    "smoke": {
+        "n_generated": 600,
+        "steps": 30,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "eval_every": 15,
+        "log_every": 5,
+        "n_embd": 16,
+        "n_filters": 8,
+        "n_hidden": 16,
+        "ft_steps": 4,
+        "ft_batch_size": 8,
+        "max_length": 32,
+        "n_mistakes": 3,
+    },
+    "quick": {
+        "steps": 600,
+        "batch_size": 50,
+        "lr": 2e-3,
+        "eval_every": 150,
+        "log_every": 25,
+        "ft_steps": 120,
+        "ft_batch_size": 16,
+    },
     "full": {
         "steps": 1000,  # about 6 epochs; the best val loss comes earlier (restore_best)
         "batch_size": 50,
         "lr": 5e-4,  # with weight_decay: the best CNN val accuracy of lr {5e-4, 1e-3} x wd {0, 0.1, 0.3}
         "weight_decay": 0.1,
-        "eval_every": 100, "log_every": 50,
+        "eval_every": 100,
+        "log_every": 50,
         "seeds": 3,  # the CNN's test accuracy with seeds 1337, 1 and 2: 75.8, 77.9 and 76.2 %
         "ft_epochs": 3.0,  # one epoch took 265 s here (1 thread); its validation loss was still 0.45
         "ft_rdrop": 1.0,  # mean val of seeds 1337, 1, 2: 83.5 % (83.4 % without); see the article for others
     },
 }
-# fmt: on
 
 
 def word_batches(data: Sentences, cfg: Config) -> tuple[TrimmedBatches, WordVocab]:
@@ -164,89 +181,16 @@ def train_from_scratch(
     return row | {"params": sum(p.numel() for p in model.parameters())}
 
 
-def fine_tune(data: Sentences, cfg: Config, ctx) -> dict:
-    """Fine-tune a pretrained encoder with a classification head using `Trainer`; same outputs as above."""
-    from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
-
-    side = side_context(ctx, "minilm")
-    tokenizer, backbone, adapt_seconds = load_pretrained(AutoTokenizer, cfg.model), cfg.model, 0.0
+def fine_tune(data: Sentences, cfg: Config, ctx: RunContext) -> dict:
+    """Adapt the encoder to the domain when asked, then fine-tune it with `Trainer` (models/finetune.py);
+    the same outputs as train_from_scratch."""
+    backbone, adapt_seconds = cfg.model, 0.0
     if cfg.adapt_epochs > 0:  # masked LM on the training sentences only: val and test stay unseen
-        adapt = side_context(ctx, "adapt")
         backbone, adapt_seconds = finetune.adapt_to_domain(
-            cfg.model, tokenizer, data.texts["train"], adapt, cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
+            cfg.model, data.texts["train"], ctx.child("adapt"), cfg.adapt_epochs, cfg.adapt_lr, cfg.max_length
         )
-    torch.manual_seed(ctx.seed)  # the new head's weights: from the seed, not from the models trained before
-    model = load_pretrained(
-        AutoModelForSequenceClassification,
-        backbone,
-        num_labels=len(data.classes),
-        id2label=dict(enumerate(data.classes)),
-        label2id={name: i for i, name in enumerate(data.classes)},
-    )
-    finetune.reinit_top_layers(model, cfg.ft_reinit_layers)  # 0: none
-
-    def encode(batch: dict) -> dict:  # no padding here: the Trainer's collator pads each batch
-        return tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
-
-    splits = {
-        split: Dataset.from_dict({"text": texts, "label": data.labels[split]}).map(
-            encode, batched=True, remove_columns=["text"]
-        )
-        for split, texts in data.texts.items()
-    }
-    args = TrainingArguments(
-        output_dir=str(side.run_dir / "trainer"),
-        num_train_epochs=cfg.ft_epochs,
-        max_steps=cfg.ft_steps or -1,
-        per_device_train_batch_size=cfg.ft_batch_size,
-        per_device_eval_batch_size=128,
-        learning_rate=cfg.ft_lr,
-        warmup_steps=cfg.ft_warmup,
-        weight_decay=cfg.ft_weight_decay,
-        train_sampling_strategy="group_by_length",  # batches of similar length: little padding
-        eval_strategy="epoch",  # and keep the epoch with the best val accuracy
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
-        logging_steps=max(1, cfg.log_every // 5),
-        report_to="none",
-        seed=ctx.seed,
-        use_cpu=ctx.device == "cpu",
-        bf16=ctx.device == "cuda" and torch.cuda.is_bf16_supported(),
-        disable_tqdm=not ctx.progress.show,
-    )
-    optimizer = None  # the Trainer's own AdamW, one learning rate; or one rate per layer:
-    if cfg.ft_layer_decay < 1:
-        optimizer = finetune.layerwise_optimizer(model, cfg.ft_lr, cfg.ft_layer_decay, cfg.ft_weight_decay)
-    trainer = (finetune.rdrop_trainer(cfg.ft_rdrop) if cfg.ft_rdrop > 0 else Trainer)(
-        model=model,
-        args=args,
-        train_dataset=splits["train"],
-        eval_dataset=splits["val"],
-        compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
-        processing_class=tokenizer,
-        callbacks=[finetune.tracker_callback(side.tracker)],
-        optimizers=(optimizer, None),  # the Trainer adds its warmup and linear decay to either
-    )
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    trainer.save_model(str(ctx.run_dir / "finetuned"))  # weights, config and tokenizer: a pipeline loads it
-    # group_by_length orders evaluation batches by length too, and predict() returns the rows in that
-    # order: read them in each dataset's own order instead, so that row i is sentence i
-    trainer.args.train_sampling_strategy = "sequential"
-    val = trainer.predict(splits["val"])
-    history = [{"step": h["step"], "train_loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
-    history.append({"step": trainer.state.global_step, "val_loss": val.metrics["test_loss"]})
-    return {
-        "val": [val.predictions],
-        "test": [trainer.predict(splits["test"]).predictions],
-        "history": history,
-        "params": model.num_parameters(),
-        "seconds": seconds + adapt_seconds,
-    }
+    row = finetune.fine_tune(backbone, data, cfg, ctx.child("minilm"), save_to=ctx.run_dir / "finetuned")
+    return row | {"seconds": row["seconds"] + adapt_seconds}
 
 
 def loss_figure(rows: dict[str, dict]) -> plt.Figure:
@@ -294,14 +238,13 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
         s |= {"params": float(row["params"]), "train_seconds": row["seconds"]}
         metrics |= {f"{kind}_{k}": v for k, v in s.items()}
         accuracy = f"{s['accuracy']:.1%}" + (f" ± {s['accuracy_std']:.1%}" if "accuracy_std" in s else "")
-        table.append([NAMES[kind], str(len(runs)), f"{row['params']:,}", f"{row['seconds']:.0f}", accuracy,
-                      f"{s['macro_f1']:.3f}", f"{s['roc_auc']:.3f}", f"{s['ece']:.3f}",
-                      f"{s['temperature']:.2f}", f"{s['ece_scaled']:.3f}"])  # fmt: skip
-    header = ["model", "seeds", "params", "train s", "accuracy", "macro-F1", "ROC-AUC", "ECE", "T",
-              "ECE after T"]  # fmt: skip
-    ctx.section("Test scores", markdown_table(header, table))
-    ctx.save_json("predictions.json", {"texts": texts, "labels": data.labels["test"],
-                                       "probs": {k: p.tolist() for k, (p, _) in probs.items()}})  # fmt: skip
+        cells = [NAMES[kind], str(len(runs)), f"{row['params']:,}", f"{row['seconds']:.0f}", accuracy]
+        cells += [f"{s[k]:.3f}" for k in ("macro_f1", "roc_auc", "ece")]
+        table.append([*cells, f"{s['temperature']:.2f}", f"{s['ece_scaled']:.3f}"])
+    header = ["model", "seeds", "params", "train s", "accuracy", "macro-F1", "ROC-AUC", "ECE"]
+    ctx.section("Test scores", markdown_table([*header, "T", "ECE after T"], table))
+    shown = {k: p.tolist() for k, (p, _) in probs.items()}
+    ctx.save_json("predictions.json", {"texts": texts, "labels": data.labels["test"], "probs": shown})
     ctx.figure("reliability", clf.reliability_figure(probs, cfg.n_bins), "Reliability diagram")
     ctx.figure("confusion", clf.confusion_figure(probs, data.classes), "Confusion matrices")
 
