@@ -135,7 +135,7 @@ def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-
     import dataclasses
     from pathlib import Path
 
-    from dlpractice.config import field_types
+    from dlpractice.config import describe, field_hints
     from dlpractice.registry import load_lab
 
     module = load_lab(lab)
@@ -144,12 +144,14 @@ def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-
     console.print(inspect.getdoc(module) or "")
     needs = ", ".join(record.requires) or "—"
     console.print(f"data: {', '.join(record.data) or '—'} · metric: {_bar(record)} · needs: {needs}")
-    kinds = field_types(module.Config)
+    hints = field_hints(module.Config)
     table = Table("field", "type", "default", *module.PRESETS, title="config (--set key=value)")
     for f in dataclasses.fields(module.Config):
-        kind = getattr(kinds[f.name], "__name__", str(kinds[f.name]))
-        table.add_row(
-            f.name, kind, _fmt(f.default), *(_fmt(p.get(f.name, "")) for p in module.PRESETS.values())
+        table.add_row(  # the type with its valid range or choices: "int ≥ 1", "adamw | sgd"
+            f.name,
+            describe(hints[f.name]),
+            _fmt(f.default),
+            *(_fmt(p.get(f.name, "")) for p in module.PRESETS.values()),
         )
     console.print(table)
     article = Path(__file__).resolve().parents[2] / "docs" / "labs" / f"{record.id}-{record.slug}.md"

@@ -34,6 +34,14 @@ from dlpractice.checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from dlpractice.config import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    UnitInterval,
+)
 from dlpractice.data.batching import Batches
 from dlpractice.device import pick_device
 from dlpractice.errors import DlpError, RunInterrupted
@@ -46,25 +54,25 @@ if TYPE_CHECKING:
 class FitConfig:
     """The knobs of fit(). A lab's Config inherits these and adds its own."""
 
-    steps: int = 1000  # optimiser updates
-    batch_size: int = 32  # examples per update (split over grad_accum micro-batches)
-    grad_accum: int = 1
+    steps: PositiveInt = 1000  # optimiser updates
+    batch_size: PositiveInt = 32  # examples per update (split over grad_accum micro-batches)
+    grad_accum: PositiveInt = 1
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    beta2: float = 0.999  # adamw's second-moment decay; nanoGPT uses 0.99 for its small models
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: UnitInterval = 0.9  # sgd only
+    beta2: Probability = 0.999  # adamw's second-moment decay; nanoGPT uses 0.99 for its small models
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
-    grad_clip: float = 1.0  # max global grad norm; 0 disables
-    eval_every: int = 500
-    log_every: int = 50
-    patience: int = 0  # stop after this many evaluations without improvement; 0 never stops early
+    warmup_steps: NonNegativeInt = 0
+    min_lr_ratio: UnitInterval = 0.1  # the schedule ends at lr * min_lr_ratio
+    grad_clip: NonNegativeFloat = 1.0  # max global grad norm; 0 disables
+    eval_every: PositiveInt = 500
+    log_every: PositiveInt = 50
+    patience: NonNegativeInt = 0  # stop after this many evaluations without improvement; 0 never stops early
     # end with the weights of the best validation loss (kept in run_dir/best.safetensors and written to
     # model.safetensors); checkpoint.safetensors keeps the last weights, which a resumed run goes on from
     restore_best: bool = False
-    ckpt_every: int = 1000
+    ckpt_every: PositiveInt = 1000
 
 
 @dataclass

@@ -119,7 +119,7 @@ def test_more_layers_to_reinit_than_the_backbone_has_fails_before_training(tiny_
 
 
 def test_seeds_below_one_is_one_line_error():
-    with pytest.raises(DlpError, match="seeds must be at least 1, not 0"):
+    with pytest.raises(DlpError, match="seeds=0 is out of range: seeds must be an integer ≥ 1"):
         start_run(RunSpec("n6", "smoke", ("seeds=0", "models=bag"), data="embedded"))
 
 

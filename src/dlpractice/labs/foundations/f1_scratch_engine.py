@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_diabetes, load_digits, make_moons, noisy_curve, true_curve
 from dlpractice.registry import Lab
 from dlpractice.scratch import Tensor, Value, draw_graph, nn, no_grad, optim, to_dot
@@ -38,15 +39,15 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    curve_steps: int = 2000  # full-batch Adam steps on the 1-D curve
-    diabetes_steps: int = 1000
-    moons_steps: int = 1000
-    digits_steps: int = 2000  # minibatch steps of the digits CNN
-    digits_channels: int = 16  # conv filters
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    eval_every: int = 200
+    curve_steps: PositiveInt = 2000  # full-batch Adam steps on the 1-D curve
+    diabetes_steps: PositiveInt = 1000
+    moons_steps: PositiveInt = 1000
+    digits_steps: PositiveInt = 2000  # minibatch steps of the digits CNN
+    digits_channels: PositiveInt = 16  # conv filters
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 2e-3
+    weight_decay: NonNegativeFloat = 1e-2
+    eval_every: PositiveInt = 200
 
 
 PRESETS = {

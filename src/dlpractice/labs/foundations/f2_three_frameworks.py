@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_diabetes, load_digits
 from dlpractice.registry import Lab
 from dlpractice.scratch import Tensor, nn, no_grad, optim
@@ -44,10 +45,10 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    hidden: int = 64
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
+    hidden: PositiveInt = 64
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 1e-3
     tensorflow: bool = True  # also run Keras on TensorFlow when it is installed
 
 

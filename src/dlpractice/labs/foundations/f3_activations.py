@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import load_digits
 from dlpractice.models.mlp import ACTIVATIONS, MLP, error_rate, to_torch, train_classifier
 from dlpractice.registry import Lab
@@ -37,13 +39,13 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    depth: int = 10  # hidden layers
-    width: int = 64
-    steps: int = 1500
-    batch_size: int = 64
-    lr: float = 0.02  # SGD with momentum 0.9: no per-parameter rescaling hides vanishing gradients
-    record_every: int = 25  # steps between gradient-norm snapshots
-    init: str = "kaiming"  # "kaiming" (He normal, gain sqrt 2, for every activation) or torch's "default"
+    depth: PositiveInt = 10  # hidden layers
+    width: PositiveInt = 64
+    steps: PositiveInt = 1500
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 0.02  # SGD with momentum 0.9: no per-parameter rescaling hides vanishing gradients
+    record_every: PositiveInt = 25  # steps between gradient-norm snapshots
+    init: Literal["kaiming", "default"] = "kaiming"  # He normal (gain sqrt 2, every activation) or torch's
 
 
 PRESETS = {

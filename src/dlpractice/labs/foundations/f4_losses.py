@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.config import FiniteFloat, NonNegativeFloat, PositiveFloat, PositiveInt, UnitInterval
 from dlpractice.registry import Lab
 
 LAB = Lab(
@@ -37,17 +38,17 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    n_points: int = 100  # regression points
-    outlier_fraction: float = 0.15
-    outlier_shift: float = 15.0  # added to y of the outliers
-    huber_delta: float = 1.0
-    regression_steps: int = 800
-    n_majority: int = 1900  # classification, train set; the test set is generated the same way
-    n_minority: int = 100
-    focal_gamma: float = 2.0
-    classification_steps: int = 600
-    hidden: int = 32
-    lr: float = 0.05
+    n_points: PositiveInt = 100  # regression points
+    outlier_fraction: UnitInterval = 0.15
+    outlier_shift: FiniteFloat = 15.0  # added to y of the outliers
+    huber_delta: PositiveFloat = 1.0
+    regression_steps: PositiveInt = 800
+    n_majority: PositiveInt = 1900  # classification, train set; the test set is generated the same way
+    n_minority: PositiveInt = 100
+    focal_gamma: NonNegativeFloat = 2.0
+    classification_steps: PositiveInt = 600
+    hidden: PositiveInt = 32
+    lr: PositiveFloat = 0.05
 
 
 PRESETS = {

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_digits
 from dlpractice.registry import Lab
 from dlpractice.scratch import Tensor, nn, no_grad, optim
@@ -39,12 +40,12 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    surface_steps: int = 300  # optimiser steps on the 2-D surface
-    digits_steps: int = 1000  # minibatch steps per optimiser on the digits
-    hidden: int = 64
-    batch_size: int = 64
-    schedule_lr: float = 0.1  # peak lr of SGD + momentum under each schedule
-    finder_steps: int = 100
+    surface_steps: PositiveInt = 300  # optimiser steps on the 2-D surface
+    digits_steps: PositiveInt = 1000  # minibatch steps per optimiser on the digits
+    hidden: PositiveInt = 64
+    batch_size: PositiveInt = 64
+    schedule_lr: PositiveFloat = 0.1  # peak lr of SGD + momentum under each schedule
+    finder_steps: PositiveInt = 100
 
 
 PRESETS = {

@@ -21,6 +21,7 @@ from typing import Literal
 import matplotlib.pyplot as plt
 import torch
 
+from dlpractice.config import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from dlpractice.data.digits import Splits, load_digits
 from dlpractice.data.mnist import load_mnist
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
@@ -42,18 +43,19 @@ LAB = Lab(
 @dataclass
 class Config:
     dataset: Literal["digits", "mnist"] = "digits"  # 8x8 digits, or 28x28 MNIST (see the docstring)
-    train_subset: int = 300  # training images used (of 1,078 digits; MNIST 3,000 or 6,000): few, to over-fit
-    widths: tuple[int, ...] = (2, 8, 32, 128, 512)
-    depths: tuple[int, ...] = (1, 2, 4, 8)
-    width: int = 256  # the large model the remedies are applied to
-    depth: int = 2
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 1e-3
-    eval_every: int = 100
-    dropout: float = 0.5
-    weight_decay: float = 0.5
-    patience: int = 3  # evaluations without a better val error
+    # training images used (of 1,078 digits; MNIST 3,000 or 6,000): few, to over-fit
+    train_subset: PositiveInt = 300
+    widths: tuple[PositiveInt, ...] = (2, 8, 32, 128, 512)
+    depths: tuple[PositiveInt, ...] = (1, 2, 4, 8)
+    width: PositiveInt = 256  # the large model the remedies are applied to
+    depth: PositiveInt = 2
+    steps: PositiveInt = 1500
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 1e-3
+    eval_every: PositiveInt = 100
+    dropout: Probability = 0.5
+    weight_decay: NonNegativeFloat = 0.5
+    patience: NonNegativeInt = 3  # evaluations without a better val error
 
 
 PRESETS = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import matplotlib.pyplot as plt
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt, Range
 from dlpractice.registry import Lab
 
 LAB = Lab(
@@ -37,12 +39,12 @@ LAB = Lab(
 
 @dataclass
 class Config:
-    n_per_class: int = 300  # spiral points per class (train); test has half as many
-    noise: float = 0.15
-    hidden: int = 64
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 3e-3
+    n_per_class: Annotated[int, Range(ge=2)] = 300  # spiral points per class (train); test has half as many
+    noise: NonNegativeFloat = 0.15
+    hidden: PositiveInt = 64
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 3e-3
     augment: bool = True  # random rotation + jitter on training examples
 
 

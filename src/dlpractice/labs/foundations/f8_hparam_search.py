@@ -37,6 +37,7 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
 from dlpractice.checkpoint import TrainState, capture_rng, save_checkpoint
+from dlpractice.config import NonNegativeInt, PositiveInt
 from dlpractice.data.digits import load_digits
 from dlpractice.errors import DlpError, RunInterrupted
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
@@ -71,12 +72,12 @@ Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass
 class Config:
-    trials: int = 24  # the budget of each method
-    train_subset: int = 300  # training images used (of 1,078), as in f6
-    steps: int = 600
-    batch_size: int = 32
-    tpe_startup: int = 8  # random trials before TPE starts modelling
-    workers: int = 1  # processes running trials in parallel against the study's SQLite file
+    trials: PositiveInt = 24  # the budget of each method
+    train_subset: PositiveInt = 300  # training images used (of 1,078), as in f6
+    steps: PositiveInt = 600
+    batch_size: PositiveInt = 32
+    tpe_startup: NonNegativeInt = 8  # random trials before TPE starts modelling
+    workers: PositiveInt = 1  # processes running trials in parallel against the study's SQLite file
 
 
 PRESETS = {

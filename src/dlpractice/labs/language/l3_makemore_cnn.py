@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import matplotlib.pyplot as plt
 import torch
 
+from dlpractice.config import NonNegativeInt, PositiveInt, Range, require
 from dlpractice.labs.language.makemore_common import (
     load_splits,
     sample_from_run,
@@ -42,11 +44,17 @@ LAB = Lab(
 
 @dataclass
 class Config(FitConfig):
-    block_size: int = 8  # characters of context: a power of `fuse`
-    fuse: int = 2  # positions fused per level
-    n_embd: int = 24
-    n_hidden: int = 128
-    n_samples: int = 20
+    block_size: PositiveInt = 8  # characters of context: a power of `fuse`
+    fuse: Annotated[int, Range(ge=2)] = 2  # positions fused per level
+    n_embd: PositiveInt = 24
+    n_hidden: PositiveInt = 128
+    n_samples: NonNegativeInt = 20
+
+    def check(self) -> None:
+        power = self.fuse
+        while power < self.block_size:
+            power *= self.fuse
+        require(power == self.block_size, f"block_size={self.block_size} must be a power of fuse={self.fuse}")
 
 
 PRESETS = {

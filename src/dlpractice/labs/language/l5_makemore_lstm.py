@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlpractice.config import PositiveInt
 from dlpractice.labs.language.makemore_common import (
     RecurrentConfig,
     recurrent_presets,
@@ -37,7 +38,7 @@ CELL = "lstm"
 
 @dataclass
 class Config(RecurrentConfig):
-    n_hidden: int = 128
+    n_hidden: PositiveInt = 128
 
 
 # full: 256 hidden units, AdamW 3e-3, batch 64 names, 6000 steps

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
+from dlpractice.config import PositiveInt, Probability, check_multiple
 from dlpractice.labs.language.makemore_common import (
     SequenceConfig,
     load_splits,
@@ -49,13 +50,16 @@ LAB = Lab(
 
 @dataclass
 class Config(SequenceConfig):
-    n_embd: int = 64
-    n_head: int = 4
-    n_layer: int = 4
-    dropout: float = 0.0
+    n_embd: PositiveInt = 64
+    n_head: PositiveInt = 4
+    n_layer: PositiveInt = 4
+    dropout: Probability = 0.0
     tie_weights: bool = False
     segments: bool = False  # attention and positions restart at each name; rows of whole names
     split: Literal["80/10/10", "makemore"] = "80/10/10"  # makemore: its own test names (data/names.py)
+
+    def check(self) -> None:
+        check_multiple(self, "n_embd", of="n_head")  # each head gets n_embd / n_head channels
 
 
 PRESETS = {

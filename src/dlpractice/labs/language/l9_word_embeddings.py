@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Annotated, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt, Range, UnitInterval
 from dlpractice.data.batching import TensorData
 from dlpractice.data.seq2seq import side_context
 from dlpractice.data.shakespeare import load_corpus
@@ -65,31 +66,31 @@ PROBES = {
 
 @dataclass
 class Config(FitConfig):
-    steps: int = 3500  # skip-gram's updates; the FitConfig knobs below are skip-gram's
-    batch_size: int = 1024  # pairs
+    steps: PositiveInt = 3500  # skip-gram's updates; the FitConfig knobs below are skip-gram's
+    batch_size: PositiveInt = 1024  # pairs
     optimizer: Literal["adamw", "sgd"] = "sgd"
-    lr: float = 25.6  # word2vec's 0.025 per pair x 1024 pairs (the loss is their mean)
-    momentum: float = 0.0
+    lr: PositiveFloat = 25.6  # word2vec's 0.025 per pair x 1024 pairs (the loss is their mean)
+    momentum: UnitInterval = 0.0
     schedule: Literal["cosine", "linear", "constant"] = "linear"
-    min_lr_ratio: float = 0.004  # word2vec ends at 0.0001 = 0.025 x 0.004
-    grad_clip: float = 0.0
-    min_count: int = 5  # rarer words are dropped
-    dim: int = 100
-    window: int = 5  # skip-gram: the largest reach of the dynamic window
-    sample: float = 1e-3  # subsampling threshold t; 0 keeps every word
-    negatives: int = 5  # noise words per pair
-    pair_passes: int = 5  # subsampled passes over the training text pooled as skip-gram's pairs
-    val_pairs: int = 20_000  # held-out pairs scored by the validation loss
-    glove_window: int = 10
-    x_max: float = 100.0
-    alpha: float = 0.75
-    glove_steps: int = 3000
-    glove_batch_size: int = 1024  # non-zero entries of X
+    min_lr_ratio: UnitInterval = 0.004  # word2vec ends at 0.0001 = 0.025 x 0.004
+    grad_clip: NonNegativeFloat = 0.0
+    min_count: PositiveInt = 5  # rarer words are dropped
+    dim: PositiveInt = 100
+    window: PositiveInt = 5  # skip-gram: the largest reach of the dynamic window
+    sample: NonNegativeFloat = 1e-3  # subsampling threshold t; 0 keeps every word
+    negatives: PositiveInt = 5  # noise words per pair
+    pair_passes: PositiveInt = 5  # subsampled passes over the training text pooled as skip-gram's pairs
+    val_pairs: PositiveInt = 20_000  # held-out pairs scored by the validation loss
+    glove_window: PositiveInt = 10
+    x_max: PositiveFloat = 100.0
+    alpha: NonNegativeFloat = 0.75
+    glove_steps: PositiveInt = 3000
+    glove_batch_size: PositiveInt = 1024  # non-zero entries of X
     glove_optimizer: Literal["adamw", "sgd"] = "adamw"
-    glove_lr: float = 0.01
+    glove_lr: PositiveFloat = 0.01
     compare_gensim: bool = True  # also train gensim's skip-gram on the same sentences, when installed
-    tsne_words: int = 200
-    neighbours: int = 5
+    tsne_words: Annotated[int, Range(ge=2)] = 200
+    neighbours: PositiveInt = 5
 
 
 PRESETS = {

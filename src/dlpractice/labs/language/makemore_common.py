@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from dlpractice.config import NonNegativeInt, PositiveInt
 from dlpractice.data.batching import TensorData
 from dlpractice.data.names import NameSplits, Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import generate, left_align, name_rows, name_sequences
@@ -26,9 +27,9 @@ from dlpractice.train import FitConfig, evaluate, fit
 class SequenceConfig(FitConfig):
     """Knobs shared by l4-l7."""
 
-    block_size: int = 16  # longer than any name in names.txt (15), so every window starts with '.'
-    n_embd: int = 32
-    n_samples: int = 20
+    block_size: PositiveInt = 16  # longer than any name in names.txt (15), so every window starts with '.'
+    n_embd: PositiveInt = 32
+    n_samples: NonNegativeInt = 20
     packed: bool = False  # train on all names end to end ('.emma.ava.') cut anywhere: no padding
 
 
@@ -144,8 +145,8 @@ def along_name_figure(word: str, panels: dict[str, torch.Tensor], title: str, un
 
 @dataclass
 class RecurrentConfig(SequenceConfig):
-    n_hidden: int = 128
-    n_layer: int = 1
+    n_hidden: PositiveInt = 128
+    n_layer: PositiveInt = 1
     use_torch: bool = False  # train with nn.RNN/nn.LSTM/nn.GRU instead of the written-out cell
 
 

@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from dlpractice.data.sentiment import LABELS, load_sentences
 from dlpractice.models.backbone import DEFAULT_BACKBONE, load_pretrained
 from dlpractice.models.finetune import tracker_callback, trainer_history, training_arguments
@@ -60,13 +61,13 @@ class Config:
     model: str = DEFAULT_BACKBONE  # "minilm" (packaged), a local directory or a Hub id
     repo_id: str = "dlpractice/n1-sentiment"  # the name it gets on the local hub
     hub_dir: str = ""  # the local hub's folder; "" = <run dir>/hub
-    max_length: int = 64  # longer sentences are filtered out (step 4)
-    train_sentences: int = 4000  # taken from the training split (0: all of them)
-    test_sentences: int = 500
-    steps: int = 250
-    batch_size: int = 16
-    lr: float = 5e-5
-    warmup: float = 0.1  # share of the updates
+    max_length: PositiveInt = 64  # longer sentences are filtered out (step 4)
+    train_sentences: NonNegativeInt = 4000  # taken from the training split (0: all of them)
+    test_sentences: NonNegativeInt = 500
+    steps: PositiveInt = 250
+    batch_size: PositiveInt = 16
+    lr: PositiveFloat = 5e-5
+    warmup: Probability = 0.1  # share of the updates
 
 
 PRESETS = {

@@ -19,12 +19,14 @@ import statistics
 import time
 from dataclasses import dataclass
 from importlib import import_module
+from typing import Annotated, Literal
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Range
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.errors import DlpError
 from dlpractice.registry import Lab
@@ -80,19 +82,19 @@ STDLIB_MODULES = (
 
 @dataclass
 class Config:
-    text: str = "taylorswift"  # the real text: taylorswift or tinyshakespeare
-    max_chars: int = 0  # use only the first max_chars characters (0: all)
-    vocab_size: int = 512
-    compare_chars: int = 60000  # the 8-tokenizer table trains on this much (our WordPiece is slow)
-    timing_repeats: int = 3
-    sweep: tuple[int, ...] = (256, 320, 384, 512, 768, 1024, 1536)
-    lm_context: int = 4  # tokens of context of the sweep's language model
-    lm_embd: int = 32
-    lm_hidden: int = 256
-    lm_steps: int = 1500
-    lm_batch: int = 128
-    lm_lr: float = 3e-3
-    sweep_seeds: tuple[int, ...] = (0,)  # LM seeds averaged per size
+    text: Literal["taylorswift", "tinyshakespeare"] = "taylorswift"  # the real text
+    max_chars: NonNegativeInt = 0  # use only the first max_chars characters (0: all)
+    vocab_size: Annotated[int, Range(ge=256)] = 512
+    compare_chars: PositiveInt = 60000  # the 8-tokenizer table trains on this much (our WordPiece is slow)
+    timing_repeats: PositiveInt = 3
+    sweep: tuple[Annotated[int, Range(ge=256)], ...] = (256, 320, 384, 512, 768, 1024, 1536)
+    lm_context: PositiveInt = 4  # tokens of context of the sweep's language model
+    lm_embd: PositiveInt = 32
+    lm_hidden: PositiveInt = 256
+    lm_steps: PositiveInt = 1500
+    lm_batch: PositiveInt = 128
+    lm_lr: PositiveFloat = 3e-3
+    sweep_seeds: tuple[NonNegativeInt, ...] = (0,)  # LM seeds averaged per size
 
 
 PRESETS = {

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.config import PositiveInt, Range, check_multiple, require
 from dlpractice.data.batching import TensorData
 from dlpractice.nn.attention import (
     MultiHeadAttention,
@@ -46,14 +48,18 @@ LAB = Lab(
 
 @dataclass
 class Config(FitConfig):
-    parity_trials: int = 20  # random shapes and masks checked against PyTorch
-    toy_len: int = 8  # the toy reverses sequences of this many symbols
-    toy_vocab: int = 10
-    toy_d_model: int = 32
-    toy_heads: int = 1
-    n_toy_train: int = 20000
-    pos_len: int = 64  # rows of the position-encoding figure
-    pos_dim: int = 64
+    parity_trials: PositiveInt = 20  # random shapes and masks checked against PyTorch
+    toy_len: PositiveInt = 8  # the toy reverses sequences of this many symbols
+    toy_vocab: PositiveInt = 10
+    toy_d_model: PositiveInt = 32
+    toy_heads: PositiveInt = 1
+    n_toy_train: PositiveInt = 20000
+    pos_len: PositiveInt = 64  # rows of the position-encoding figure
+    pos_dim: Annotated[int, Range(ge=2)] = 64
+
+    def check(self) -> None:
+        check_multiple(self, "toy_d_model", of="toy_heads")  # each head gets toy_d_model / toy_heads channels
+        require(self.pos_dim % 2 == 0, f"pos_dim={self.pos_dim} must be even (RoPE rotates channel pairs)")
 
 
 PRESETS = {

@@ -21,12 +21,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.config import PositiveInt, Probability, Range, check_multiple
 from dlpractice.data.seq2seq import (
     BOS,
     EOS,
@@ -58,20 +60,23 @@ LAB = Lab(
 
 @dataclass
 class Config(FitConfig):
-    d_model: int = 64
-    n_heads: int = 4
-    n_layers: int = 2
-    d_ff: int = 256
-    dropout: float = 0.0
-    max_positions: int = 48
+    d_model: PositiveInt = 64
+    n_heads: PositiveInt = 4
+    n_layers: PositiveInt = 2
+    d_ff: PositiveInt = 256
+    dropout: Probability = 0.0
+    max_positions: PositiveInt = 48
     pos_offset: bool = True  # random position offsets in training
-    n_train: int = 40000
-    n_eval: int = 200  # per task and split
-    max_len: int = 20  # longest reverse/sort source in training
-    add_digits: int = 4
+    n_train: Annotated[int, Range(ge=4)] = 40000
+    n_eval: PositiveInt = 200  # per task and split
+    max_len: PositiveInt = 20  # longest reverse/sort source in training
+    add_digits: PositiveInt = 4
     narrow_alphabets: bool = False  # half the reverse/sort training sources from fewer letters (hurt)
-    beam_size: int = 4
+    beam_size: PositiveInt = 4
     compare_torch: bool = True  # train nn.Transformer of the same size the same way
+
+    def check(self) -> None:
+        check_multiple(self, "d_model", of="n_heads")  # each head gets d_model / n_heads channels
 
 
 # fmt: off

@@ -14,13 +14,14 @@ and decoding reruns the decoder over the prefix at every step (simple, quadratic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from dlpractice.config import PositiveInt, Range, UnitInterval
 from dlpractice.data.seq2seq import PAD, TASKS, VOCAB, Seq2SeqTasks, exact_match_table, side_context
 from dlpractice.labs.nlp import n4_transformer_from_scratch as n4
 from dlpractice.registry import Lab
@@ -41,16 +42,20 @@ LAB = Lab(
 
 @dataclass
 class Config(FitConfig):
-    variants: tuple[str, ...] = ("gru-bahdanau", "lstm-luong")  # <cell>-<attention>
-    n_embd: int = 64
-    n_hidden: int = 128
-    tf_start: float = 1.0  # teacher-forcing probability at step 0 ...
-    tf_end: float = 0.5  # ... falling linearly to this at the last step
-    n_train: int = 40000
-    n_eval: int = 200
-    max_len: int = 20
-    add_digits: int = 4
-    beam_size: int = 4
+    # <cell>-<attention>: each variant is trained and scored
+    variants: tuple[Literal["gru-bahdanau", "gru-luong", "lstm-bahdanau", "lstm-luong"], ...] = (
+        "gru-bahdanau",
+        "lstm-luong",
+    )
+    n_embd: PositiveInt = 64
+    n_hidden: PositiveInt = 128
+    tf_start: UnitInterval = 1.0  # teacher-forcing probability at step 0 ...
+    tf_end: UnitInterval = 0.5  # ... falling linearly to this at the last step
+    n_train: Annotated[int, Range(ge=4)] = 40000
+    n_eval: PositiveInt = 200
+    max_len: PositiveInt = 20
+    add_digits: PositiveInt = 4
+    beam_size: PositiveInt = 4
     compare_transformer: bool = True  # train n4's transformer (its full-preset size) with the same budget
 
 

@@ -24,6 +24,15 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from dlpractice.config import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    UnitInterval,
+)
 from dlpractice.data.langid import LANGUAGES, LOCALE_DIR, load_catalogues
 from dlpractice.data.sentiment import (
     Sentences,
@@ -64,38 +73,38 @@ class Config(FitConfig):
     task: Literal["sentiment", "langid"] = "sentiment"  # langid: the homework variant (data/langid.py)
     models: tuple[Literal["bag", "cnn", "bilstm", "minilm"], ...] = ("bag", "cnn", "bilstm", "minilm")
     # the from-scratch models (fit() knobs above: steps, batch_size, lr, ...)
-    min_count: int = 1  # words seen fewer times in training become <unk>
-    max_tokens: int = 64  # words (characters for langid) a sentence keeps
-    n_embd: int = 128
-    widths: tuple[int, ...] = (3, 4, 5)  # Kim CNN kernel widths
-    n_filters: int = 100  # per width
-    n_hidden: int = 128  # BiLSTM, per direction
-    dropout: float = 0.5
+    min_count: PositiveInt = 1  # words seen fewer times in training become <unk>
+    max_tokens: PositiveInt = 64  # words (characters for langid) a sentence keeps
+    n_embd: PositiveInt = 128
+    widths: tuple[PositiveInt, ...] = (3, 4, 5)  # Kim CNN kernel widths
+    n_filters: PositiveInt = 100  # per width
+    n_hidden: PositiveInt = 128  # BiLSTM, per direction
+    dropout: Probability = 0.5
     restore_best: bool = True  # the weights of the lowest val loss, evaluated every eval_every steps
-    seeds: int = 1  # each from-scratch model is trained this many times; its scores are the means
-    bag_lr: float = 4e-3  # the bag learns slower (measured, 500 steps: 70 % at lr 1e-3, 74 % at 2e-3)
+    seeds: PositiveInt = 1  # each from-scratch model is trained this many times; its scores are the means
+    bag_lr: PositiveFloat = 4e-3  # the bag learns slower (measured, 500 steps: 70 % at lr 1e-3, 74 % at 2e-3)
     # the fine-tuned transformer
     model: str = DEFAULT_BACKBONE  # "minilm" (packaged), a local directory or a Hub id
-    max_length: int = 64  # sub-word tokens
-    ft_epochs: float = 1.0
-    ft_steps: int = 0  # > 0: stop after this many updates instead
-    ft_batch_size: int = 32
-    ft_lr: float = 5e-5
-    ft_warmup: float = 0.1  # share of the updates
-    ft_weight_decay: float = 0.01
-    ft_layer_decay: float = 1.0  # < 1: each layer down learns at this times the lr above (models/finetune.py)
-    ft_reinit_layers: int = 0  # > 0: this many top encoder layers and the pooler start afresh (ditto)
-    ft_rdrop: float = 0.0  # > 0: R-Drop, this weight on the KL between two dropout passes (ditto)
-    adapt_epochs: float = 0.0  # > 0: masked-LM passes over the training sentences before fine-tuning
-    adapt_lr: float = 1e-4
+    max_length: PositiveInt = 64  # sub-word tokens
+    ft_epochs: PositiveFloat = 1.0
+    ft_steps: NonNegativeInt = 0  # > 0: stop after this many updates instead
+    ft_batch_size: PositiveInt = 32
+    ft_lr: PositiveFloat = 5e-5
+    ft_warmup: Probability = 0.1  # share of the updates
+    ft_weight_decay: NonNegativeFloat = 0.01
+    ft_layer_decay: Fraction = 1.0  # < 1: each layer down learns at this times the lr above (models/finetune)
+    ft_reinit_layers: NonNegativeInt = 0  # > 0: this many top encoder layers and the pooler start afresh
+    ft_rdrop: NonNegativeFloat = 0.0  # > 0: R-Drop, this weight on the KL between two dropout passes (ditto)
+    adapt_epochs: NonNegativeFloat = 0.0  # > 0: masked-LM passes over the training sentences, then fine-tune
+    adapt_lr: PositiveFloat = 1e-4
     # data and evaluation
-    n_generated: int = 6000  # sentences in the generated (embedded) set
-    label_noise: float = 0.05  # generated labels flipped at random
+    n_generated: PositiveInt = 6000  # sentences in the generated (embedded) set
+    label_noise: UnitInterval = 0.05  # generated labels flipped at random
     languages: tuple[str, ...] = LANGUAGES  # langid: the catalogues' language codes ...
     locale_dir: str = str(LOCALE_DIR)  # ... found in <locale_dir>/<language>/LC_MESSAGES/*.mo
-    per_language: int = 1500  # langid: messages of each language
-    n_bins: int = 10  # calibration bins
-    n_mistakes: int = 10
+    per_language: PositiveInt = 1500  # langid: messages of each language
+    n_bins: PositiveInt = 10  # calibration bins
+    n_mistakes: NonNegativeInt = 10
 
 
 PRESETS = {

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from dlpractice.data.batching import LengthBatches, pad_rows
 from dlpractice.data.conll import ENTITY_TYPES, LABELS, NerData, Sentence, load_ner
 from dlpractice.data.seq2seq import side_context
@@ -54,19 +55,19 @@ MAX_WORD_CHARS = 20
 @dataclass
 class Config(FitConfig):  # fit()'s fields train the transformer; crf_* the BiLSTM-CRF
     model: str = "minilm"  # the packaged MiniLM, a local model directory or a Hub id
-    max_length: int = 128  # sub-word tokens per sentence; words cut off are predicted O
-    n_generated: int = 3000  # embedded data: training sentences (validation and test: a fifth each)
-    n_train: int = 0  # use the first n training sentences (0: all)
-    n_eval: int = 0  # use the first n validation and test sentences (0: all)
-    eval_batch_size: int = 64
-    crf_steps: int = 3000
-    crf_batch_size: int = 32
-    crf_lr: float = 3e-3
-    word_dim: int = 100
-    char_filters: int = 50
-    lstm_hidden: int = 100
-    dropout: float = 0.5
-    min_word_count: int = 2  # rarer training words share the UNK embedding (so UNK is trained)
+    max_length: PositiveInt = 128  # sub-word tokens per sentence; words cut off are predicted O
+    n_generated: PositiveInt = 3000  # embedded data: training sentences (validation and test: a fifth each)
+    n_train: NonNegativeInt = 0  # use the first n training sentences (0: all)
+    n_eval: NonNegativeInt = 0  # use the first n validation and test sentences (0: all)
+    eval_batch_size: PositiveInt = 64
+    crf_steps: PositiveInt = 3000
+    crf_batch_size: PositiveInt = 32
+    crf_lr: PositiveFloat = 3e-3
+    word_dim: PositiveInt = 100
+    char_filters: PositiveInt = 50
+    lstm_hidden: PositiveInt = 100
+    dropout: Probability = 0.5
+    min_word_count: PositiveInt = 2  # rarer training words share the UNK embedding (so UNK is trained)
 
 
 PRESETS = {

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlpractice.config import NonNegativeInt, PositiveInt, require
 from dlpractice.data.batching import LengthBatches, pad_rows
 from dlpractice.data.squad import QAData, QAExample, load_qa
 from dlpractice.errors import DlpError
@@ -50,15 +51,18 @@ QUESTION_WORDS = ("what", "who", "when", "where", "which", "how", "why")
 @dataclass
 class Config(FitConfig):
     model: str = "minilm"  # the packaged MiniLM, a local model directory or a Hub id
-    max_length: int = 384  # tokens per window: question + context piece + 3 special tokens
-    stride: int = 128  # tokens shared by neighbouring windows of one context
-    n_best: int = 20  # start and end candidates per window
-    max_answer_tokens: int = 30
-    n_generated: int = 2000  # embedded data: training questions (validation and test: a fifth each)
-    people: int = 3  # embedded data: biographies per context
-    n_train: int = 0  # use the first n training questions (0: all)
-    n_eval: int = 0  # use the first n validation and test questions (0: all)
-    eval_batch_size: int = 32
+    max_length: PositiveInt = 384  # tokens per window: question + context piece + 3 special tokens
+    stride: NonNegativeInt = 128  # tokens shared by neighbouring windows of one context
+    n_best: PositiveInt = 20  # start and end candidates per window
+    max_answer_tokens: PositiveInt = 30
+    n_generated: PositiveInt = 2000  # embedded data: training questions (validation and test: a fifth each)
+    people: PositiveInt = 3  # embedded data: biographies per context
+    n_train: NonNegativeInt = 0  # use the first n training questions (0: all)
+    n_eval: NonNegativeInt = 0  # use the first n validation and test questions (0: all)
+    eval_batch_size: PositiveInt = 32
+
+    def check(self) -> None:  # windows overlap by `stride` tokens, so a window must hold more than that
+        require(self.stride < self.max_length, f"stride={self.stride} must be < max_length={self.max_length}")
 
 
 PRESETS = {
