@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from dlpractice.data import phrases
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.errors import DlpError
 
@@ -124,31 +125,30 @@ def load_ner(
 
 # ---- generated sentences (embedded source) ----------------------------------------------------------
 
-PLACES = (
-    "Paris", "London", "Berlin", "Madrid", "Rome", "Moscow", "Tokyo", "Beijing", "Cairo", "Nairobi",
-    "Lagos", "Sydney", "Toronto", "Chicago", "Boston", "Houston", "Lima", "Bogota", "Santiago", "Oslo",
-    "Stockholm", "Vienna", "Prague", "Warsaw", "Athens", "Lisbon", "Dublin", "Brussels", "Geneva", "Seoul",
-    "New York", "Los Angeles", "Hong Kong", "Buenos Aires", "Rio de Janeiro", "Cape Town", "New Delhi",
-    "France", "Germany", "Spain", "Italy", "Russia", "Japan", "China", "Egypt", "Kenya", "Nigeria",
-    "Brazil", "Canada", "Mexico", "Peru", "Chile", "Norway", "Sweden", "Austria", "Poland", "Greece",
-    "Portugal", "Ireland", "Belgium", "India", "Pakistan", "Australia", "Turkey", "Israel", "Iran",
-    "South Korea", "South Africa", "New Zealand", "Sri Lanka", "United States", "Saudi Arabia",
-)  # fmt: skip
-NATIONALITIES = (
-    "French", "German", "Spanish", "Italian", "Russian", "Japanese", "Chinese", "Egyptian", "Kenyan",
-    "Brazilian", "Canadian", "Mexican", "Norwegian", "Swedish", "Polish", "Greek", "Irish", "Indian",
-    "Australian", "Turkish", "British", "American", "European", "Asian", "African",
-)  # fmt: skip
-EVENTS = (
-    "World Cup", "Olympic Games", "Tour de France", "Davis Cup", "Asian Games", "Super Bowl",
-    "Champions League", "Wimbledon", "Grand Prix", "Ryder Cup",
-)  # fmt: skip
+PLACES = phrases(
+    "Paris, London, Berlin, Madrid, Rome, Moscow, Tokyo, Beijing, Cairo, Nairobi, Lagos, Sydney, Toronto, "
+    "Chicago, Boston, Houston, Lima, Bogota, Santiago, Oslo, Stockholm, Vienna, Prague, Warsaw, Athens, "
+    "Lisbon, Dublin, Brussels, Geneva, Seoul, New York, Los Angeles, Hong Kong, Buenos Aires, "
+    "Rio de Janeiro, Cape Town, New Delhi, France, Germany, Spain, Italy, Russia, Japan, China, Egypt, "
+    "Kenya, Nigeria, Brazil, Canada, Mexico, Peru, Chile, Norway, Sweden, Austria, Poland, Greece, Portugal, "
+    "Ireland, Belgium, India, Pakistan, Australia, Turkey, Israel, Iran, South Korea, South Africa, "
+    "New Zealand, Sri Lanka, United States, Saudi Arabia"
+)
+NATIONALITIES = phrases(
+    "French, German, Spanish, Italian, Russian, Japanese, Chinese, Egyptian, Kenyan, Brazilian, Canadian, "
+    "Mexican, Norwegian, Swedish, Polish, Greek, Irish, Indian, Australian, Turkish, British, American, "
+    "European, Asian, African"
+)
+EVENTS = phrases(
+    "World Cup, Olympic Games, Tour de France, Davis Cup, Asian Games, Super Bowl, Champions League, "
+    "Wimbledon, Grand Prix, Ryder Cup"
+)
 # organisation name patterns: {L} a surname, {P} a place
-ORGANISATIONS = (
-    "{L} Holdings", "{L} Group", "{L} Motors", "{L} Bank", "{L} and {L}", "{L} Brothers",
-    "Bank of {P}", "{P} United", "{P} Airlines", "University of {P}", "{P} Telecom", "{P} City",
-    "{L} Industries", "{L} Electric", "National Bank of {P}", "{P} Stock Exchange", "{L} Oil",
-)  # fmt: skip
+ORGANISATIONS = phrases(
+    "{L} Holdings, {L} Group, {L} Motors, {L} Bank, {L} and {L}, {L} Brothers, Bank of {P}, {P} United, "
+    "{P} Airlines, University of {P}, {P} Telecom, {P} City, {L} Industries, {L} Electric, "
+    "National Bank of {P}, {P} Stock Exchange, {L} Oil"
+)
 TEMPLATES = (
     "{PER} , a spokesman for {ORG} , said on {DAY} that talks in {LOC} had failed .",
     "{ORG} shares rose {NUM} percent in {LOC} after {PER} took over as chief executive .",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from dlpractice.data import phrases
 from dlpractice.data.batching import TensorData
 from dlpractice.data.fetch import RealFile, data_dir, find_local, locate
 from dlpractice.errors import DlpError
@@ -130,25 +131,25 @@ def real_sentences(directory: str | Path | None = None) -> tuple[list[str], list
 
 
 # The generated set: what a review says about which part of a film, in which words.
-SUBJECTS = (
-    "the film", "this movie", "the plot", "the acting", "the script", "the soundtrack", "the ending",
-    "the cast", "the story", "the dialogue", "the pacing", "the photography", "the sequel", "the finale",
-)  # fmt: skip
-POSITIVE = (
-    "wonderful", "brilliant", "moving", "charming", "funny", "gripping", "beautiful", "clever",
-    "delightful", "powerful", "memorable", "touching", "engaging", "fresh", "superb", "witty",
-)  # fmt: skip
-NEGATIVE = (
-    "dull", "boring", "clumsy", "tedious", "predictable", "bland", "awful", "lifeless", "messy",
-    "shallow", "forgettable", "tiresome", "pointless", "silly", "weak", "stale",
-)  # fmt: skip
+SUBJECTS = phrases(
+    "the film, this movie, the plot, the acting, the script, the soundtrack, the ending, the cast, "
+    "the story, the dialogue, the pacing, the photography, the sequel, the finale"
+)
+POSITIVE = phrases(
+    "wonderful, brilliant, moving, charming, funny, gripping, beautiful, clever, delightful, powerful, "
+    "memorable, touching, engaging, fresh, superb, witty"
+)
+NEGATIVE = phrases(
+    "dull, boring, clumsy, tedious, predictable, bland, awful, lifeless, messy, shallow, forgettable, "
+    "tiresome, pointless, silly, weak, stale"
+)
 VERBS = {1: ("love", "enjoy", "admire", "like"), 0: ("hate", "dislike", "resent", "despise")}
 INTENSIFIERS = ("", "", "very", "truly", "rather", "quite", "utterly", "surprisingly", "remarkably")
 NEGATIONS = ("is not", "isn't", "is never", "is hardly", "is far from")
-PADDING = (
-    "from start to finish", "at nearly two hours", "for a summer release", "as a sequel",
-    "in its own way", "despite a famous cast", "for most of its running time", "on the big screen",
-)  # fmt: skip
+PADDING = phrases(
+    "from start to finish, at nearly two hours, for a summer release, as a sequel, in its own way, "
+    "despite a famous cast, for most of its running time, on the big screen"
+)
 
 
 def clause(rng: random.Random, polarity: int, negated: bool) -> str:

@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlpractice.data import phrases
 from dlpractice.data.conll import PLACES, census_names
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.errors import DlpError
@@ -106,10 +107,14 @@ def load_qa(
 
 # ---- generated biographies (embedded source) ------------------------------------------------------------
 
-SUBJECTS = ("physics", "law", "medicine", "history", "music", "chemistry", "economics", "painting",
-            "architecture", "mathematics", "biology", "philosophy", "engineering", "geology")  # fmt: skip
-JOBS = ("teacher", "engineer", "journalist", "doctor", "pilot", "architect", "lawyer", "chef",
-        "photographer", "banker", "nurse", "librarian", "carpenter", "diplomat")  # fmt: skip
+SUBJECTS = phrases(
+    "physics, law, medicine, history, music, chemistry, economics, painting, architecture, mathematics, "
+    "biology, philosophy, engineering, geology"
+)
+JOBS = phrases(
+    "teacher, engineer, journalist, doctor, pilot, architect, lawyer, chef, photographer, banker, nurse, "
+    "librarian, carpenter, diplomat"
+)
 # (sentence, question, answer slot): {name} the person's full name, {last} the surname
 FACTS = (
     ("{name} was born in {born} in {year}.", "Where was {name} born?", "born"),

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from dlpractice.data import phrases
 from dlpractice.errors import DlpError
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
@@ -166,39 +167,37 @@ class SkipGramData:
             yield tuple(t[start : start + self.eval_batch_size] for t in tensors)
 
 
+def pairs(text: str) -> list[tuple[str, str]]:
+    """'king queen, man woman' -> [('king', 'queen'), ('man', 'woman')]."""
+    return [tuple(pair.split()) for pair in phrases(text)]
+
+
 # Relations for analogy questions a : b :: c : d, every ordered pair of two pairs of one relation.
 # Some fit Shakespeare, some the standard library's docstrings; only questions whose four words are in
 # the vocabulary are asked, and the lab reports how many that was.
 RELATIONS: dict[str, list[tuple[str, str]]] = {
-    "gender": [
-        ("king", "queen"), ("man", "woman"), ("he", "she"), ("his", "her"), ("father", "mother"),
-        ("son", "daughter"), ("brother", "sister"), ("lord", "lady"), ("husband", "wife"),
-        ("uncle", "aunt"), ("boy", "girl"), ("duke", "duchess"), ("sir", "madam"),
-        ("master", "mistress"), ("prince", "princess"), ("men", "women"), ("lords", "ladies"),
-    ],
-    "pronoun case": [
-        ("i", "me"), ("he", "him"), ("she", "her"), ("we", "us"), ("they", "them"), ("thou", "thee"),
-    ],
-    "possessive": [
-        ("i", "my"), ("he", "his"), ("thou", "thy"), ("we", "our"), ("they", "their"), ("you", "your"),
-    ],
-    "plural": [
-        ("lord", "lords"), ("king", "kings"), ("friend", "friends"), ("hand", "hands"), ("eye", "eyes"),
-        ("word", "words"), ("son", "sons"), ("heart", "hearts"), ("day", "days"), ("enemy", "enemies"),
-        ("file", "files"), ("object", "objects"), ("value", "values"), ("argument", "arguments"),
-        ("name", "names"), ("string", "strings"), ("line", "lines"), ("method", "methods"),
-        ("function", "functions"), ("module", "modules"), ("element", "elements"), ("item", "items"),
-    ],
-    "third person": [
-        ("return", "returns"), ("call", "calls"), ("create", "creates"), ("read", "reads"),
-        ("write", "writes"), ("contain", "contains"), ("raise", "raises"), ("take", "takes"),
-        ("make", "makes"), ("come", "comes"), ("give", "gives"), ("speak", "speaks"),
-    ],
-    "past tense": [
-        ("return", "returned"), ("call", "called"), ("create", "created"), ("use", "used"),
-        ("pass", "passed"), ("add", "added"), ("love", "loved"), ("kill", "killed"),
-    ],
-}  # fmt: skip
+    "gender": pairs(
+        "king queen, man woman, he she, his her, father mother, son daughter, brother sister, lord lady, "
+        "husband wife, uncle aunt, boy girl, duke duchess, sir madam, master mistress, prince princess, "
+        "men women, lords ladies"
+    ),
+    "pronoun case": pairs("i me, he him, she her, we us, they them, thou thee"),
+    "possessive": pairs("i my, he his, thou thy, we our, they their, you your"),
+    "plural": pairs(
+        "lord lords, king kings, friend friends, hand hands, eye eyes, word words, son sons, heart hearts, "
+        "day days, enemy enemies, file files, object objects, value values, argument arguments, name names, "
+        "string strings, line lines, method methods, function functions, module modules, element elements, "
+        "item items"
+    ),
+    "third person": pairs(
+        "return returns, call calls, create creates, read reads, write writes, contain contains, "
+        "raise raises, take takes, make makes, come comes, give gives, speak speaks"
+    ),
+    "past tense": pairs(
+        "return returned, call called, create created, use used, pass passed, add added, love loved, "
+        "kill killed"
+    ),
+}
 
 
 def analogy_questions(vocab: WordVocab, relations: dict[str, list[tuple[str, str]]] = RELATIONS) -> list:
