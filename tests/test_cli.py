@@ -1,6 +1,7 @@
 """The `dlp` command through its real entry point: output, exit codes, and one-line errors."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dlpractice.checkpoint import read_checkpoint
+from dlpractice.formatting import number
 from dlpractice.runner import RunSpec, resume_run, start_run
 
 LONG_SMOKE = (
@@ -146,6 +148,12 @@ def test_sigkill_then_resume_reaches_the_same_losses(dlp_home, quality):
     history = read_checkpoint(run_dir / "checkpoint.safetensors").extra["history"]
     assert history == read_checkpoint(unbroken.run_dir / "checkpoint.safetensors").extra["history"]
     assert len([h for h in history if "train_loss" in h]) == 4000
+    # time and throughput cover the whole run, not only the segment after the resume: seconds times
+    # tokens per second counts every token trained on, as in the unbroken run
+    def targets(metrics: dict[str, float]) -> float:
+        return metrics["tokens_per_second"] * metrics["train_seconds"]
+
+    assert targets(resumed.metrics) == pytest.approx(targets(unbroken.metrics), rel=1e-9)
 
 
 def test_tampered_checkpoint_is_refused_and_left_alone(dlp, dlp_home):
@@ -162,3 +170,43 @@ def test_tampered_checkpoint_is_refused_and_left_alone(dlp, dlp_home):
 def test_finished_run_cannot_be_resumed(dlp):
     outcome = start_run(RunSpec("l1", "smoke", ("steps=20",), data="embedded"))
     one_line_error(dlp("run", "--resume", outcome.run_id), "already finished")
+
+
+def dlp_at(columns: int, *args: str) -> str:
+    """`dlp ARGS` in a terminal `columns` wide; its output, whose lines must fit that width.
+
+    A path longer than the terminal is the one exception: it is printed whole, for copying."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    dlp_path = Path(sys.executable).parent / "dlp"
+    result = subprocess.run([str(dlp_path), *args], capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr
+    too_wide = [line for line in result.stdout.splitlines() if len(line) > columns and " /" not in line]
+    assert not too_wide, f"dlp {' '.join(args)} at {columns} columns: {too_wide}"
+    return result.stdout
+
+
+def test_narrow_terminals_keep_run_ids_and_values_whole():
+    outcome = start_run(RunSpec("l1", "smoke", data="embedded"))
+    value = number(outcome.value)  # 4 significant digits, not the 17 of the stored tag
+    for columns in (60, 80, 100, 200):
+        listing = dlp_at(columns, "runs")
+        assert outcome.run_id in listing and value in listing and repr(outcome.value) not in listing
+        assert "…" not in listing
+    syllabus = dlp_at(80, "list").splitlines()
+    assert any(line.endswith("bar torch_parity_max_diff ≤ 1e-6") for line in syllabus)  # f5's bar, whole
+    assert any(line.endswith(f"last {value} (smoke, embedded) met") for line in syllabus)
+    summary = dlp_at(80, "report", outcome.run_id)
+    assert f"report: {outcome.report}" in summary  # the path is never broken
+    assert f"params: {number(outcome.metrics['params'])}\n" in summary and ".0000" not in summary
+
+
+def test_show_rewraps_the_docstring_to_the_terminal():
+    wide = dlp_at(200, "show", "l2").splitlines()
+    # in the source, "...the embeddings are" ends one line and "concatenated and passed" starts the next
+    assert any("embeddings are concatenated and passed" in line for line in wide)
+    narrow = dlp_at(80, "show", "l2")  # every line within 80 columns (checked by dlp_at)
+    assert "Bengio" in narrow
+
+
+def test_help_names_only_commands_that_exist():
+    assert "dlp info" not in dlp_at(200, "run", "--help")

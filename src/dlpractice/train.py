@@ -83,8 +83,8 @@ class FitResult:
     )  # {"step", "train_loss"} and {"step", "val_loss"}
     best_val: float = math.inf
     stopped_early: bool = False
-    seconds: float = 0.0  # training time of this session (since the start or the resume)
-    targets_seen: int = 0  # predictions trained on in this session (padding excluded)
+    seconds: float = 0.0  # training time of the whole run (a resumed run adds the time before its checkpoint)
+    targets_seen: int = 0  # predictions trained on in the whole run (padding excluded)
 
     @property
     def targets_per_second(self) -> float:
@@ -244,14 +244,17 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     main = accelerator.is_main_process
     tracker_log = ctx.tracker.log_metrics if main else lambda step, metrics: None
     bad_evals = int(ctx.resume.extra.get("bad_evals", 0)) if ctx.resume else 0
-    started = time.perf_counter()
-    seen = torch.zeros((), dtype=torch.long, device=accelerator.device)
+    started = time.perf_counter() - result.seconds  # a resumed run goes on counting from its checkpoint
+    seen_before = result.targets_seen
+    seen = torch.zeros((), dtype=torch.long, device=accelerator.device)  # this process, this session
     best_path = ctx.run_dir / "best.safetensors"  # on disk, so that a resumed run still has it
 
     def checkpoint() -> None:
+        targets_seen = seen_before + int(accelerator.reduce(seen, "sum"))  # every process takes part
         if accelerator.is_main_process:
             ctx.tracker.flush()
             extra = {"history": result.history, "best_val": result.best_val, "bad_evals": bad_evals}
+            extra |= {"seconds": time.perf_counter() - started, "targets_seen": targets_seen}
             state = TrainState(
                 step=result.step,
                 model=accelerator.unwrap_model(model).state_dict(),
@@ -315,7 +318,7 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
     if main:
         save_weights(ctx.run_dir / "model.safetensors", accelerator.unwrap_model(model))
     result.seconds = time.perf_counter() - started
-    result.targets_seen = int(accelerator.reduce(seen, "sum"))
+    result.targets_seen = seen_before + int(accelerator.reduce(seen, "sum"))
     return result
 
 
@@ -339,4 +342,6 @@ def _restore(state: TrainState, model, optimizer, scheduler, generator) -> FitRe
         step=state.step,
         history=list(state.extra.get("history", [])),
         best_val=state.extra.get("best_val", math.inf),
+        seconds=state.extra.get("seconds", 0.0),
+        targets_seen=state.extra.get("targets_seen", 0),
     )
