@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,23 +13,25 @@ from hypothesis import strategies as st
 
 from dlpractice.tokenizers.bpe import GPT4_SPLIT_PATTERN, BPETokenizer, split_chunks, train_merges
 
+REPO = Path(__file__).resolve().parents[2]
+PEERS = REPO.parent / "shared" / "peers"
 SPECIALS = ["<|endoftext|>", "<|end|>"]
 CODE_ALPHABET = sorted(set("def wrap(text, width=70):\n    é東 "))  # texts that hit many merges
 
 
 def train_merges_by_recount(chunk_counts: Counter[str], num_merges: int) -> dict[tuple[int, int], int]:
-    """The textbook trainer: recount every pair before every merge. Ties: the highest count, then the
-    smallest pair, the rule the library documents."""
+    """The textbook trainer: recount every pair before every merge. Ties as minbpe breaks them: `max`
+    over a dict filled in text order keeps the first of the most frequent pairs."""
     chunks = {tuple(chunk.encode("utf-8")): freq for chunk, freq in chunk_counts.items()}
     merges = {}
     for new_id in range(256, 256 + num_merges):
-        counts: Counter[tuple[int, int]] = Counter()
-        for ids, freq in chunks.items():
+        counts: dict[tuple[int, int], int] = {}
+        for ids, freq in chunks.items():  # chunks in order of first occurrence, pairs left to right
             for pair in pairwise(ids):
-                counts[pair] += freq
+                counts[pair] = counts.get(pair, 0) + freq
         if not counts:
             break
-        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        best = max(counts, key=counts.get)
         merges[best] = new_id
         merged: Counter[tuple[int, ...]] = Counter()
         for ids, freq in chunks.items():
@@ -114,6 +118,45 @@ def test_merges_equal_full_recount_on_tie_heavy_texts(text: str, num_merges: int
     chunk_counts = Counter(split_chunks(text, GPT4_SPLIT_PATTERN))
     expected = train_merges_by_recount(chunk_counts, num_merges)
     assert list(train_merges(chunk_counts, num_merges).items()) == list(expected.items())
+
+
+def test_ties_go_to_the_pair_that_occurs_first() -> None:
+    # "cdab": three pairs seen once each; the first in the text wins, not the smallest, (a, b)
+    tokenizer = BPETokenizer.train("cdab", vocab_size=258, pattern=None)
+    assert tokenizer.merges == {(ord("c"), ord("d")): 256, (256, ord("a")): 257}
+
+
+def test_a_tie_counts_where_a_pair_occurs_now_not_where_it_did() -> None:
+    # ab, bc: 3 each, ab occurs first and is merged; that consumes the first bc (inside "abc"), so the
+    # two bc left (at 12 and 17) now come after the first de (at 9): de, twice too, wins the tie.
+    text = "abcabxabydezbcwdebc"
+    merges = BPETokenizer.train(text, vocab_size=259, pattern=None).merges
+    assert list(merges) == [(ord("a"), ord("b")), (ord("d"), ord("e")), (ord("b"), ord("c"))]
+    assert list(merges) == list(train_merges_by_recount(Counter([text]), 3))
+
+
+@pytest.fixture(scope="module")
+def minbpe():
+    """minbpe's basic and regex modules, as they are in ../shared/peers (through benchmarks/peers.py)."""
+    if not (PEERS / "minbpe").is_dir():
+        pytest.skip(f"no peers folder at {PEERS}: minbpe is compared only where it is")
+    spec = importlib.util.spec_from_file_location("peers_benchmark", REPO / "benchmarks" / "peers.py")
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    return peers.import_minbpe(PEERS)
+
+
+@pytest.mark.parametrize("pattern", [GPT4_SPLIT_PATTERN, None], ids=["regex", "basic"])
+def test_merges_and_ids_are_minbpes(minbpe, pattern: str | None) -> None:
+    # on the first 5,000 characters of minbpe's own test text, the old rule (smallest pair) chose 31
+    # of the 60 merges differently
+    basic, regex = minbpe
+    text = (PEERS / "minbpe" / "tests" / "taylorswift.txt").read_text(encoding="utf-8")[:5000]
+    theirs = regex.RegexTokenizer() if pattern else basic.BasicTokenizer()
+    theirs.train(text, 256 + 60)
+    ours = BPETokenizer.train(text, 256 + 60, pattern=pattern)
+    assert list(ours.merges.items()) == list(theirs.merges.items())
+    assert ours.encode(text) == theirs.encode(text)
 
 
 def test_training_stops_when_pairs_run_out() -> None:

@@ -2,9 +2,12 @@
 
 Training pre-splits the text with a regex (GPT-4's by default), counts each distinct chunk once with
 its frequency, and keeps the pair counts up to date incrementally: a merge only revisits the chunks
-that contain the merged pair (found through a pair -> chunk-ids index) and a lazy max-heap yields the
-next pair. The result is the same as recounting every pair before every merge, the textbook loop.
-Ties are broken deterministically: the highest count wins, then the smallest pair (a, b).
+that contain the merged pair (found through a pair -> chunk-ids index), recounts only the pairs around
+each merged site (which matters without a split, when the text is one long chunk), and a lazy max-heap
+yields the next pair. The result is the same as recounting every pair before every merge, the textbook
+loop.
+Ties are broken as minbpe breaks them (its `max` over a pair-count dict filled in text order): among the
+most frequent pairs, the one whose first occurrence comes first in the text, so both learn the same merges.
 
 Encoding applies the merges to each chunk by repeatedly merging its lowest-rank pair, with a cache
 of chunks already seen; `encode_naive` is the textbook loop (every merge, in order) kept as the baseline.
@@ -20,7 +23,7 @@ import heapq
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 
 import regex
@@ -77,34 +80,79 @@ def split_specials(text: str, splitter: regex.Pattern | None) -> list[str]:
 
 
 def train_merges(chunk_counts: Counter[str], num_merges: int) -> dict[Pair, int]:
-    """Learn up to `num_merges` merges from distinct chunks and their frequencies; ids start at 256."""
+    """Learn up to `num_merges` merges from distinct chunks and their frequencies; ids start at 256.
+
+    `chunk_counts` lists the chunks in the order they first occur in the text (a Counter does), which
+    is what the tie rule needs: among the most frequent pairs, the one that occurs first in the text.
+    """
     chunks = [list(chunk.encode("utf-8")) for chunk in chunk_counts]
     freqs = list(chunk_counts.values())
+    # A pair's position: where its first occurrence starts, in bytes, in the distinct chunks laid end to
+    # end. Bytes never move, so an occurrence keeps its position through every later merge.
+    starts = list(accumulate(map(len, chunks), initial=0))
+    widths = [1] * 256  # bytes per token id
     pair_counts: dict[Pair, int] = {}
-    chunks_with: dict[Pair, set[int]] = {}  # may hold stale ids: a chunk is checked before it is merged
+    holders: dict[Pair, list[int]] = {}  # chunk ids in increasing order; may hold stale ones
+    first: dict[Pair, int] = {}
     for chunk_id, (ids, freq) in enumerate(zip(chunks, freqs, strict=True)):
         count_pairs(ids, pair_counts, freq)
-        for pair in pairwise(ids):
-            chunks_with.setdefault(pair, set()).add(chunk_id)
-    # A max-heap of (-count, pair) that may hold outdated counts; every pair has an entry at least as
-    # high as its true count, so an entry that matches the true count on top is the true maximum.
-    heap = [(-count, pair) for pair, count in pair_counts.items()]
+        for offset, pair in enumerate(pairwise(ids)):
+            chunk_ids = holders.get(pair)
+            if chunk_ids is None:
+                holders[pair], first[pair] = [chunk_id], starts[chunk_id] + offset
+            elif chunk_ids[-1] != chunk_id:
+                chunk_ids.append(chunk_id)
+    # A heap of (-count, position, pair) that may be out of date: merges only lower the count of an
+    # existing pair and only remove its occurrences, so every pair has an entry at least as good as its
+    # true key, and an entry on top that matches its pair's true key is the true best.
+    heap = [(-count, first[pair], pair) for pair, count in pair_counts.items()]
     heapq.heapify(heap)
 
     merges: dict[Pair, int] = {}
     while len(merges) < num_merges and heap:
-        negative_count, pair = heapq.heappop(heap)
+        negative_count, position, pair = heapq.heappop(heap)
         count = pair_counts.get(pair, 0)
+        if count == 0:
+            continue
         if count != -negative_count:
-            if count > 0:
-                heapq.heappush(heap, (-count, pair))
+            heapq.heappush(heap, (-count, position, pair))
+            continue
+        true_position = _first_position(pair, chunks, holders[pair], starts, widths)
+        if true_position != position:
+            heapq.heappush(heap, (-count, true_position, pair))
             continue
         new_id = 256 + len(merges)
         merges[pair] = new_id
-        grown = _merge_in_chunks(pair, new_id, chunks, freqs, pair_counts, chunks_with)
-        for new_pair in grown:
-            heapq.heappush(heap, (-pair_counts[new_pair], new_pair))
+        widths.append(widths[pair[0]] + widths[pair[1]])
+        grown = _merge_in_chunks(pair, new_id, chunks, freqs, pair_counts, holders)
+        for new_pair, chunk_id in grown.items():  # the chunk's start: at or before the first occurrence
+            heapq.heappush(heap, (-pair_counts[new_pair], starts[chunk_id], new_pair))
     return merges
+
+
+def _first_position(
+    pair: Pair, chunks: list[list[int]], chunk_ids: list[int], starts: list[int], widths: list[int]
+) -> int:
+    """Where `pair` first occurs now; drops the chunks at the front of `chunk_ids` that lost it for good."""
+    for k, chunk_id in enumerate(chunk_ids):
+        i = _index_of(chunks[chunk_id], pair)
+        if i >= 0:
+            del chunk_ids[:k]  # a pair that left a chunk never comes back: only new ids form new pairs
+            return starts[chunk_id] + sum(map(widths.__getitem__, chunks[chunk_id][:i]))
+    raise AssertionError(f"pair {pair} has a count but occurs in no chunk")
+
+
+def _index_of(ids: list[int], pair: Pair) -> int:
+    """The index of the first occurrence of `pair` in `ids`, or -1 (list.index does the scanning in C)."""
+    a, b = pair
+    i = -1
+    try:
+        while True:
+            i = ids.index(a, i + 1)
+            if i + 1 < len(ids) and ids[i + 1] == b:
+                return i
+    except ValueError:
+        return -1
 
 
 def _merge_in_chunks(
@@ -113,24 +161,47 @@ def _merge_in_chunks(
     chunks: list[list[int]],
     freqs: list[int],
     pair_counts: dict[Pair, int],
-    chunks_with: dict[Pair, set[int]],
-) -> set[Pair]:
-    """Apply one merge to the chunks holding `pair`, updating counts and index; return the new pairs."""
-    grown = set()
-    for chunk_id in chunks_with.pop(pair):
+    holders: dict[Pair, list[int]],
+) -> dict[Pair, int]:
+    """Apply one merge to the chunks holding `pair`, updating counts and index; return each new pair with
+    the first chunk that holds it."""
+    grown: dict[Pair, int] = {}
+    for chunk_id in holders.pop(pair):  # in increasing order, so each new pair's list stays sorted
         ids = chunks[chunk_id]
         merged = merge(ids, pair, new_id)
         if len(merged) == len(ids):
             continue  # a stale index entry: an earlier merge already consumed the pair here
-        count_pairs(ids, pair_counts, -freqs[chunk_id])
-        count_pairs(merged, pair_counts, freqs[chunk_id])
-        for new_pair in pairwise(merged):
-            if new_id in new_pair:  # only pairs with the new token can have grown
-                grown.add(new_pair)
-                chunks_with.setdefault(new_pair, set()).add(chunk_id)
+        # Only the pairs that touch a merged site change; the rest of the chunk keeps its pairs. Pair j is
+        # (ids[j], ids[j + 1]); the k-th new token, at p in `merged`, replaced ids[p + k] and ids[p + k + 1].
+        sites = _indices(merged, new_id)
+        last_old, last_new = len(ids) - 2, len(merged) - 2
+        old = {j for k, p in enumerate(sites) for j in (p + k - 1, p + k, p + k + 1) if 0 <= j <= last_old}
+        new = {j for p in sites for j in (p - 1, p) if 0 <= j <= last_new}
+        freq = freqs[chunk_id]
+        for j in old:
+            pair_counts[ids[j], ids[j + 1]] -= freq
+        for j in new:
+            new_pair = (merged[j], merged[j + 1])
+            pair_counts[new_pair] = pair_counts.get(new_pair, 0) + freq
+            if new_pair not in grown:
+                grown[new_pair] = chunk_id
+                holders[new_pair] = [chunk_id]
+            elif holders[new_pair][-1] != chunk_id:
+                holders[new_pair].append(chunk_id)
         chunks[chunk_id] = merged
     del pair_counts[pair]
     return grown
+
+
+def _indices(ids: list[int], token: int) -> list[int]:
+    """Every index of `token` in `ids` (list.index does the scanning in C)."""
+    found, i = [], -1
+    try:
+        while True:
+            i = ids.index(token, i + 1)
+            found.append(i)
+    except ValueError:
+        return found
 
 
 class BPETokenizer:
