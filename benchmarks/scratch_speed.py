@@ -131,9 +131,15 @@ def cnn_figures(rng: np.random.Generator) -> dict[str, float]:
     return {"cnn_step_ms_scratch": ms["scratch"], "cnn_step_ms_torch": ms["torch"]}
 
 
-def scalar_figures(rng: np.random.Generator) -> dict[str, float]:
-    """micrograd's MLP(2, [16, 16, 1]) on 100 points: the Value engine against the Tensor engine."""
-    inputs, targets = rng.standard_normal((100, 2)), rng.choice([-1.0, 1.0], (100, 1))
+def scalar_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """100 points in the plane with labels -1 or 1: micrograd's demo size."""
+    return rng.standard_normal((100, 2)), rng.choice([-1.0, 1.0], (100, 1))
+
+
+def scalar_steps(
+    inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+) -> dict[str, Callable[[], None]]:
+    """One SGD step on the squared error of micrograd's MLP(2, [16, 16, 1]): Value engine, Tensor engine."""
     value_model = scalar.MLP(2, [16, 16, 1])
     tensor_model = nn.MLP(2, [16, 16], 1, activation=nn.Tanh, rng=rng)
     tensor_opt = optim.SGD(tensor_model.parameters(), lr=0.01)
@@ -154,8 +160,14 @@ def scalar_figures(rng: np.random.Generator) -> dict[str, float]:
         loss.backward()
         tensor_opt.step()
 
-    value_ms = alternating_medians_ms({"value": value_step}, repeats=5, warmup=1)["value"]
-    tensor_ms = alternating_medians_ms({"tensor": tensor_step}, repeats=200)["tensor"]
+    return {"value": value_step, "tensor": tensor_step}
+
+
+def scalar_figures(rng: np.random.Generator) -> dict[str, float]:
+    """micrograd's MLP(2, [16, 16, 1]) on 100 points: the Value engine against the Tensor engine."""
+    steps = scalar_steps(*scalar_data(rng), rng)
+    value_ms = alternating_medians_ms({"value": steps["value"]}, repeats=5, warmup=1)["value"]
+    tensor_ms = alternating_medians_ms({"tensor": steps["tensor"]}, repeats=200)["tensor"]
     return {"scalar_step_ms_value": value_ms, "scalar_step_ms_tensor": tensor_ms}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -149,19 +148,23 @@ def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
         assert resumed.metrics[key] == unbroken.metrics[key]
 
 
-def load_reference():
-    """benchmarks/nanogpt_reference.py, nanoGPT's own model and loop, imported by path."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "nanogpt_reference.py"
-    spec = importlib.util.spec_from_file_location("nanogpt_reference", path)
+REPO = Path(__file__).resolve().parents[2]
+PEERS = REPO.parent / "shared" / "peers"
+
+
+def load_peers_benchmark():
+    """benchmarks/peers.py, which runs nanoGPT as it is from ../shared/peers, imported by path."""
+    if not (PEERS / "nanoGPT").is_dir():
+        pytest.skip(f"no peers folder at {PEERS}: nanoGPT is compared only where it is")
+    spec = importlib.util.spec_from_file_location("peers_benchmark", REPO / "benchmarks" / "peers.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks itself up there
     spec.loader.exec_module(module)
     return module
 
 
 def test_our_gpt_computes_what_nanogpts_computes():
     """Same recipe, same weights (renamed): the same logits and loss as nanoGPT's own model."""
-    ref = load_reference()
+    ref = load_peers_benchmark().load_nanogpt_model(PEERS)
     torch.manual_seed(0)
     theirs = ref.GPT(ref.GPTConfig(block_size=T, vocab_size=V, n_layer=2, n_head=2, n_embd=16, bias=False))
     for p in theirs.parameters():  # weights far from the init, so that every difference shows in the logits
@@ -179,11 +182,12 @@ def test_our_gpt_computes_what_nanogpts_computes():
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
 
 
-def test_reference_recipe_is_the_readme_cpu_recipe():
-    recipe = load_reference().RECIPE
-    readme = dict(batch_size=12, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, eval_iters=20)
-    assert {k: recipe[k] for k in readme} == readme
-    assert recipe["max_iters"] == recipe["lr_decay_iters"] == 2000 and recipe["learning_rate"] == 1e-3
+def test_peer_benchmark_runs_the_readme_cpu_recipe():
+    recipe = load_peers_benchmark().NANOGPT_RECIPE
+    readme = (PEERS / "nanoGPT" / "README.md").read_text()
+    commands = [line.split() for line in readme.splitlines() if line.startswith("python train.py")]
+    cpu = [command for command in commands if "--device=cpu" in command]
+    assert cpu and cpu[0][2:] == recipe  # the README's own CPU line, word for word
 
 
 def test_fast_preset_is_the_full_recipe_on_a_shorter_schedule():
