@@ -105,8 +105,8 @@ def test_viterbi_follows_strong_transitions(impl):
 
 def test_bilstm_crf_trains_on_a_tiny_batch():
     torch.manual_seed(0)
-    model = BiLSTMCRF(n_words=20, n_chars=10, n_tags=len(LABELS), word_dim=8, char_dim=4, char_filters=4,
-                      hidden=8, dropout=0.0)  # fmt: skip
+    sizes = {"word_dim": 8, "char_dim": 4, "char_filters": 4, "hidden": 8}
+    model = BiLSTMCRF(n_words=20, n_chars=10, n_tags=len(LABELS), dropout=0.0, **sizes)
     words = torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])
     chars = torch.randint(1, 10, (2, 4, 6), dtype=torch.uint8)
     tags = torch.tensor([[1, 2, 0, 3], [5, 0, -100, -100]])
@@ -147,9 +147,8 @@ def test_reader_takes_both_conll_formats():
 
 
 def test_iob1_to_iob2():
-    assert to_iob2(["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]) == [
-        "B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG",
-    ]  # fmt: skip
+    iob1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]
+    assert to_iob2(iob1) == ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG"]
 
 
 def test_generated_sentences_are_valid_iob2():

@@ -11,17 +11,26 @@ run on a batch of sentences of different lengths, under a mask that is True on r
 
 The BiLSTM-CRF gets its emissions from a bidirectional LSTM over word embeddings concatenated with
 character features (a CNN over each word's characters, max-pooled: capitals, digits, suffixes), so it
-sees how a word is written even when the word itself was never seen. Simplified: word embeddings are
-learned from scratch (no GloVe), one LSTM layer.
+sees how a word is written even when the word itself was never seen; `build_vocab` and `encode` turn
+sentences into its word and character ids. Simplified: word embeddings are learned from scratch (no
+GloVe), one LSTM layer.
 """
 
 from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from dlpractice.data.batching import pad_rows
+
 PAD = 0  # padding id of words, characters and the word index used by the mask
+UNK = 1  # id of unknown words and characters
+MAX_WORD_CHARS = 20  # the characters of a word the character CNN reads
 
 
 class CRF(nn.Module):
@@ -128,3 +137,31 @@ class BiLSTMCRF(nn.Module):
     @torch.no_grad()
     def decode(self, words: torch.Tensor, chars: torch.Tensor) -> list[list[int]]:
         return self.crf.viterbi(self.emissions(words, chars), words != PAD)
+
+
+# ---- the tagger's inputs: words and characters as ids --------------------------------------------------
+
+
+def normalise(word: str) -> str:
+    return re.sub(r"\d", "0", word.lower())  # case lives in the characters; digits are all alike
+
+
+def build_vocab(sentences: Sequence[Sequence[str]], min_count: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Word ids (normalised words seen min_count times) and character ids (at most 255, stored as uint8)."""
+    counts = Counter(normalise(t) for s in sentences for t in s)
+    words = sorted(w for w, n in counts.items() if n >= min_count)
+    chars = [c for c, _ in Counter(c for s in sentences for t in s for c in t).most_common(253)]
+    return {w: i + 2 for i, w in enumerate(words)}, {c: i + 2 for i, c in enumerate(chars)}
+
+
+def encode(
+    sentences: Sequence[Sequence[str]], words: dict[str, int], chars: dict[str, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word ids (N, T) and character ids (N, T, MAX_WORD_CHARS) as uint8, both padded with PAD."""
+    word_ids = pad_rows([[words.get(normalise(t), UNK) for t in s] for s in sentences], PAD)
+    char_ids = torch.zeros(*word_ids.shape, MAX_WORD_CHARS, dtype=torch.uint8)
+    for i, s in enumerate(sentences):
+        for j, token in enumerate(s):
+            ids = [chars.get(c, UNK) for c in token[:MAX_WORD_CHARS]]
+            char_ids[i, j, : len(ids)] = torch.tensor(ids, dtype=torch.uint8)
+    return word_ids, char_ids

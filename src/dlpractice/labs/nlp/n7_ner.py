@@ -14,14 +14,11 @@ BiLSTM, the transformer's word label comes from its first sub-word, no CRF on to
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import torch
-from torch import nn
 
 from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from dlpractice.data.batching import LengthBatches, pad_rows
@@ -29,8 +26,10 @@ from dlpractice.data.conll import ENTITY_TYPES, LABELS, NerData, Sentence, load_
 from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics.ner import ERROR_KINDS, classify_errors, entity_scores, recall_by_group
+from dlpractice.models import crf
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.models.crf import PAD, BiLSTMCRF
+from dlpractice.models.heads import TokenClassifier
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
@@ -48,8 +47,6 @@ LAB = Lab(
 )
 LABEL_ID = {label: i for i, label in enumerate(LABELS)}
 IGNORE = -100  # label of special tokens and continuation sub-words: no loss, no prediction
-UNK = 1  # id of unknown words and characters (PAD is 0)
-MAX_WORD_CHARS = 20
 
 
 @dataclass
@@ -114,48 +111,30 @@ PRESETS = {
 }
 
 
-# ---- the BiLSTM-CRF: words and characters as ids -------------------------------------------------------
-
-
-def normalise(word: str) -> str:
-    return re.sub(r"\d", "0", word.lower())  # case lives in the characters; digits are all alike
-
-
-def build_vocab(train: list[Sentence], min_count: int) -> tuple[dict[str, int], dict[str, int]]:
-    """Word ids (normalised words seen min_count times) and character ids (at most 255, stored as uint8)."""
-    counts = Counter(normalise(t) for s in train for t in s.tokens)
-    words = sorted(w for w, n in counts.items() if n >= min_count)
-    chars = [c for c, _ in Counter(c for s in train for t in s.tokens for c in t).most_common(253)]
-    return {w: i + 2 for i, w in enumerate(words)}, {c: i + 2 for i, c in enumerate(chars)}
+# ---- the BiLSTM-CRF: words and characters as ids (models/crf.py) ---------------------------------------
 
 
 def bilstm_tensors(sentences: list[Sentence], words: dict, chars: dict) -> tuple[torch.Tensor, ...]:
-    """Word ids (N, T), character ids (N, T, MAX_WORD_CHARS) uint8, tag ids (N, T) padded with IGNORE."""
-    word_ids = pad_rows([[words.get(normalise(t), UNK) for t in s.tokens] for s in sentences], PAD)
-    char_ids = torch.zeros(*word_ids.shape, MAX_WORD_CHARS, dtype=torch.uint8)
-    for i, s in enumerate(sentences):
-        for j, token in enumerate(s.tokens):
-            ids = [chars.get(c, UNK) for c in token[:MAX_WORD_CHARS]]
-            char_ids[i, j, : len(ids)] = torch.tensor(ids, dtype=torch.uint8)
-    tags = pad_rows([[LABEL_ID[t] for t in s.tags] for s in sentences], IGNORE)
-    return word_ids, char_ids, tags
+    """Word ids (N, T), character ids (N, T, C) uint8, tag ids (N, T) padded with IGNORE."""
+    word_ids, char_ids = crf.encode([s.tokens for s in sentences], words, chars)
+    return word_ids, char_ids, pad_rows([[LABEL_ID[t] for t in s.tags] for s in sentences], IGNORE)
 
 
 def train_bilstm_crf(data: NerData, cfg: Config, ctx) -> dict:
-    words, chars = build_vocab(data.train, cfg.min_word_count)
+    words, chars = crf.build_vocab([s.tokens for s in data.train], cfg.min_word_count)
     splits = {name: bilstm_tensors(getattr(data, name), words, chars) for name in ("train", "val", "test")}
     batches = LengthBatches(splits, {n: (t[0] != PAD).sum(1) for n, t in splits.items()}, cfg.eval_batch_size)
     torch.manual_seed(ctx.seed)
-    model = BiLSTMCRF(len(words) + 2, len(chars) + 2, len(LABELS), cfg.word_dim, 25, cfg.char_filters,
-                      cfg.lstm_hidden, cfg.dropout)  # fmt: skip
-    fit_cfg = replace(cfg, steps=cfg.crf_steps, batch_size=cfg.crf_batch_size, lr=cfg.crf_lr, warmup_steps=0,
-                      schedule="cosine", eval_every=cfg.crf_steps, weight_decay=0.0)  # fmt: skip
+    sizes = {"word_dim": cfg.word_dim, "char_filters": cfg.char_filters, "hidden": cfg.lstm_hidden}
+    model = BiLSTMCRF(len(words) + 2, len(chars) + 2, len(LABELS), dropout=cfg.dropout, **sizes)
+    knobs = {"steps": cfg.crf_steps, "batch_size": cfg.crf_batch_size, "lr": cfg.crf_lr, "weight_decay": 0.0}
+    fit_cfg = replace(cfg, **knobs, warmup_steps=0, schedule="cosine", eval_every=cfg.crf_steps)
     result = fit(model, batches, fit_cfg, ctx)
     model.eval()
     device = next(model.parameters()).device
     paths = predict(batches, "test", lambda w, c: model.decode(w.to(device), c.to(device)))
-    return {"model": model, "history": result.history, "seconds": result.seconds,
-            "pred": [[LABELS[i] for i in p] for p in paths]}  # fmt: skip
+    pred = [[LABELS[i] for i in p] for p in paths]
+    return {"model": model, "history": result.history, "seconds": result.seconds, "pred": pred}
 
 
 # ---- the transformer: sub-word tokens and label alignment ----------------------------------------------
@@ -185,19 +164,6 @@ def word_predictions(word_ids: list[int | None], token_predictions: list[int], n
     return out
 
 
-class TokenClassifier(nn.Module):
-    """An HF token classifier behind fit()'s contract, `logits, loss = model(ids, mask, labels)`; the HF
-    model computes the loss itself: cross-entropy over the tokens whose label is not IGNORE."""
-
-    def __init__(self, hf_model: nn.Module):
-        super().__init__()
-        self.hf = hf_model
-
-    def forward(self, input_ids, attention_mask, labels=None):
-        out = self.hf(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
-        return out.logits, out.loss
-
-
 def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -207,17 +173,20 @@ def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
     splits, lengths, word_ids = {}, {}, {}
     for name in ("train", "val", "test"):
         sentences = getattr(data, name)
-        enc = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True, truncation=True,
-                        max_length=cfg.max_length)  # fmt: skip
+        enc = tokenizer(
+            [list(s.tokens) for s in sentences],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=cfg.max_length,
+        )
         word_ids[name] = [enc.word_ids(i) for i in range(len(sentences))]
         labels = [align_labels(w, [LABEL_ID[t] for t in s.tags]) for w, s in zip(word_ids[name], sentences)]
         ids = pad_rows(enc["input_ids"], tokenizer.pad_token_id)
         splits[name] = (ids, pad_rows(enc["attention_mask"], 0), pad_rows(labels, IGNORE))
         lengths[name] = splits[name][1].sum(1)
     batches = LengthBatches(splits, lengths, cfg.eval_batch_size)
-    hf_model = load_pretrained(AutoModelForTokenClassification, cfg.model, num_labels=len(LABELS),
-                               id2label=dict(enumerate(LABELS)), label2id=LABEL_ID)  # fmt: skip
-    model = TokenClassifier(hf_model)
+    names = {"num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)), "label2id": LABEL_ID}
+    model = TokenClassifier(load_pretrained(AutoModelForTokenClassification, cfg.model, **names))
     result = fit(model, batches, cfg, ctx)
     model.eval()
     device = next(model.parameters()).device
@@ -226,10 +195,18 @@ def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
         [LABELS[k] for k in word_predictions(w, t, len(s.tokens))]
         for w, t, s in zip(word_ids["test"], tokens, data.test)
     ]
-    truncated = sum(max((w for w in ws if w is not None), default=-1) + 1 < len(s.tokens)
-                    for ws, s in zip(word_ids["test"], data.test))  # fmt: skip
-    return {"model": model, "history": result.history, "seconds": result.seconds, "pred": pred,
-            "truncated": truncated, "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    truncated = sum(
+        max((w for w in ws if w is not None), default=-1) + 1 < len(s.tokens)
+        for ws, s in zip(word_ids["test"], data.test)
+    )
+    return {
+        "model": model,
+        "history": result.history,
+        "seconds": result.seconds,
+        "pred": pred,
+        "truncated": truncated,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 # ---- shared: prediction in split order, scores, figures ------------------------------------------------
@@ -325,21 +302,30 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         metrics |= {f"{key}test_{m}": s["micro avg"][m] for m in ("precision", "recall", "f1")}
         metrics |= {f"{key}f1_{t}": s[t]["f1"] for t in ENTITY_TYPES if t in s}
         metrics |= {f"{key}errors_{k.replace('+', '_')}": float(errors[name][k]) for k in ERROR_KINDS}
-        metrics |= {f"{key}recall_{g.replace(' ', '_').replace('-', '_')}": hit / max(1, n)
-                    for g, (hit, n) in by_case[name].items()}  # fmt: skip
+        metrics |= {
+            f"{key}recall_{g.replace(' ', '_').replace('-', '_')}": hit / max(1, n)
+            for g, (hit, n) in by_case[name].items()
+        }
     metrics["bilstm_crf_f1"] = metrics.pop("bilstm_crf_test_f1")
-    metrics |= {"train_seconds": tuned["seconds"], "bilstm_crf_train_seconds": runs["BiLSTM-CRF"]["seconds"],
-                "params": float(tuned["params"]), "truncated_test_sentences": float(tuned["truncated"]),
-                "wall_seconds": time.perf_counter() - started}  # fmt: skip
+    metrics |= {
+        "train_seconds": tuned["seconds"],
+        "bilstm_crf_train_seconds": runs["BiLSTM-CRF"]["seconds"],
+        "params": float(tuned["params"]),
+        "truncated_test_sentences": float(tuned["truncated"]),
+        "wall_seconds": time.perf_counter() - started,
+    }
     return metrics
 
 
 def scores_table(scores: dict[str, dict]) -> str:
     rows = [
-        (name, *(f"{s['micro avg'][m]:.3f}" for m in ("precision", "recall", "f1")),
-         *(f"{s[t]['f1']:.3f}" if t in s else "—" for t in ENTITY_TYPES))
+        (
+            name,
+            *(f"{s['micro avg'][m]:.3f}" for m in ("precision", "recall", "f1")),
+            *(f"{s[t]['f1']:.3f}" if t in s else "—" for t in ENTITY_TYPES),
+        )
         for name, s in scores.items()
-    ]  # fmt: skip
+    ]
     return markdown_table(("model", "precision", "recall", "F1", *(f"F1 {t}" for t in ENTITY_TYPES)), rows)
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlpractice.config import NonNegativeInt, PositiveInt, require
@@ -29,6 +28,7 @@ from dlpractice.data.squad import QAData, QAExample, load_qa
 from dlpractice.errors import DlpError
 from dlpractice.metrics.squad import FAILURE_KINDS, best_over, f1_score, failure_kind, squad_scores
 from dlpractice.models.backbone import load_pretrained
+from dlpractice.models.heads import SpanExtractor
 from dlpractice.registry import Lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
@@ -162,23 +162,6 @@ def make_windows(examples: list[QAExample], tokenizer, cfg: Config) -> Windows:
     return Windows(tensors, mask.sum(1), example_of, offsets, first)
 
 
-class SpanExtractor(nn.Module):
-    """`logits, loss = model(ids, mask, token_types, targets)`: logits (B, L, 2) start/end, targets (B, 2)."""
-
-    def __init__(self, hf_model: nn.Module, token_types: bool):
-        super().__init__()
-        self.hf, self.token_types = hf_model, token_types
-
-    def forward(self, input_ids, attention_mask, token_type_ids, targets=None):
-        extra = {"token_type_ids": token_type_ids} if self.token_types else {}
-        out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **extra)
-        logits = torch.stack([out.start_logits, out.end_logits], dim=-1)  # (B, L, 2)
-        loss = None
-        if targets is not None:  # the mean of the start and the end cross-entropies: (B·2, L) against (B·2,)
-            loss = F.cross_entropy(logits.transpose(1, 2).flatten(0, 1), targets.flatten())
-        return logits, loss
-
-
 def best_spans(
     start_logits: list[float], end_logits: list[float], offsets: Offsets, n_best: int, max_answer_tokens: int
 ) -> list[tuple[float, int, int]]:
@@ -252,12 +235,16 @@ def fine_tune(data: QAData, cfg: Config, ctx) -> dict:
     result = fit(model, batches, cfg, ctx)
     test, logits = windows["test"], window_logits(model, batches, "test")
     return {
-        "model": model, "history": result.history, "seconds": result.seconds,
+        "model": model,
+        "history": result.history,
+        "seconds": result.seconds,
         "answers": decode_answers(logits, test, data.test, cfg),
         "first_window": decode_answers(logits, test, data.test, cfg, first_only=True),
-        "windows": test, "logits": logits, "params": sum(p.numel() for p in model.parameters()),
+        "windows": test,
+        "logits": logits,
+        "params": sum(p.numel() for p in model.parameters()),
         "train_windows": len(windows["train"].example),
-    }  # fmt: skip
+    }
 
 
 def question_word(question: str) -> str:
@@ -339,8 +326,10 @@ def run(cfg: Config, ctx) -> dict[str, float]:
 
 
 def scores_table(scores: dict, first: dict, n_long: int, n: int) -> str:
-    rows = [("every window (stride)", f"{scores['exact_match']:.3f}", f"**{scores['f1']:.3f}**"),
-            ("first window only", f"{first['exact_match']:.3f}", f"{first['f1']:.3f}")]  # fmt: skip
+    rows = [
+        ("every window (stride)", f"{scores['exact_match']:.3f}", f"**{scores['f1']:.3f}**"),
+        ("first window only", f"{first['exact_match']:.3f}", f"{first['f1']:.3f}"),
+    ]
     note = f"{n_long} of {n} test questions have a context longer than one window."
     return markdown_table(("decoding", "exact match", "F1"), rows) + "\n\n" + note
 
