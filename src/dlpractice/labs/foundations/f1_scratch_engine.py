@@ -228,8 +228,8 @@ def run(cfg: Config, ctx) -> dict[str, float]:
                 ctx.tracker.log_metrics(step, {"train_loss": loss, "val_loss": val_loss})
                 bar.update(step + 1, loss=loss, val=val_loss)
 
-        train(cnn, F.cross_entropy, images["train"], digits.y_train, cfg.digits_steps, cfg, rng,
-              cfg.batch_size, on_step)  # fmt: skip
+        x, y = images["train"], digits.y_train
+        train(cnn, F.cross_entropy, x, y, cfg.digits_steps, cfg, rng, cfg.batch_size, on_step)
     ctx.loss_figure(history, title="Digits CNN (scratch engine): cross-entropy", ylabel="nats/image")
 
     metrics = {

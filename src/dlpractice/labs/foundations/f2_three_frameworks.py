@@ -79,8 +79,11 @@ def train_numpy(data: Splits, task: str, weights: list[np.ndarray], batches: lis
     losses = []
     for index in batches:
         out = model(Tensor(data.x_train[index]))
-        loss = F.cross_entropy(out, data.y_train[index]) if task == "digits" else \
-            ((out.reshape(-1) - data.y_train[index]) ** 2).mean()  # fmt: skip
+        loss = (
+            F.cross_entropy(out, data.y_train[index])
+            if task == "digits"
+            else ((out.reshape(-1) - data.y_train[index]) ** 2).mean()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -105,8 +108,11 @@ def train_torch(data: Splits, task: str, weights: list[np.ndarray], batches: lis
     losses = []
     for index in batches:
         out = model(x[index])
-        loss = torch.nn.functional.cross_entropy(out, y[index]) if task == "digits" else \
-            torch.nn.functional.mse_loss(out[:, 0], y[index])  # fmt: skip
+        loss = (
+            torch.nn.functional.cross_entropy(out, y[index])
+            if task == "digits"
+            else torch.nn.functional.mse_loss(out[:, 0], y[index])
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -121,8 +127,13 @@ def train_keras(data: Splits, task: str, weights: list[np.ndarray], cfg: Config)
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((data.x_train.shape[1],)), keras.layers.Dense(cfg.hidden, "relu"),
-                              keras.layers.Dense(len(weights[-1]))])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((data.x_train.shape[1],)),
+            keras.layers.Dense(cfg.hidden, "relu"),
+            keras.layers.Dense(len(weights[-1])),
+        ]
+    )
     model.set_weights([weights[0].T, weights[1], weights[2].T, weights[3]])  # Keras kernels are (in, out)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if task == "digits" else "mse"
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=loss)
@@ -151,8 +162,13 @@ def keras_tensorflow(data_source: str, seed: int, cfg: Config) -> dict[str, floa
         "print(json.dumps(f2.keras_results(*f2.prepare(sys.argv[2], int(sys.argv[3]), cfg), cfg)))"
     )
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(cfg)), data_source, str(seed)],
-                          capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(asdict(cfg)), data_source, str(seed)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     if done.returncode:
         return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -168,8 +184,10 @@ def metric(task: str, prediction: np.ndarray, y: np.ndarray) -> float:
 
 def prepare(data_source: str, seed: int, cfg: Config) -> tuple[dict[str, Splits], dict]:
     datasets = {"diabetes": load_diabetes(data_source), "digits": load_digits(data_source)}
-    weights = {t: initial_weights(d.x_train.shape[1], cfg.hidden, 10 if t == "digits" else 1, seed)
-               for t, d in datasets.items()}  # fmt: skip
+    weights = {
+        t: initial_weights(d.x_train.shape[1], cfg.hidden, 10 if t == "digits" else 1, seed)
+        for t, d in datasets.items()
+    }
     return datasets, weights
 
 
@@ -199,8 +217,11 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     right.barh(list(results), [r["digits_seconds"] + r["diabetes_seconds"] for r in results.values()])
     right.set(title="wall time, both tasks", xlabel="seconds")
     ctx.figure("frameworks", fig, "NumPy vs PyTorch losses; time per framework")
-    rows = [f"| {name} | {r['diabetes']:.3f} | {r['diabetes_seconds']:.2f} | {r['digits']:.3f} | "
-            f"{r['digits_seconds']:.2f} |" for name, r in results.items()]  # fmt: skip
+    rows = [
+        f"| {name} | {r['diabetes']:.3f} | {r['diabetes_seconds']:.2f} | {r['digits']:.3f} | "
+        f"{r['digits_seconds']:.2f} |"
+        for name, r in results.items()
+    ]
     if isinstance(tensorflow, str):
         rows.append(f"| Keras 3 (TensorFlow backend) | {tensorflow} | | | |")
     ctx.section(
@@ -209,8 +230,12 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         + "\n".join(rows)
         + f"\n\nNumPy vs PyTorch, largest difference of any step's loss: {max(diffs):.1e}.",
     )
-    keys = {"NumPy (scratch engine)": "numpy", "PyTorch": "torch", "Keras 3 (torch backend)": "keras",
-            "Keras 3 (TensorFlow backend)": "keras_tf"}  # fmt: skip
+    keys = {
+        "NumPy (scratch engine)": "numpy",
+        "PyTorch": "torch",
+        "Keras 3 (torch backend)": "keras",
+        "Keras 3 (TensorFlow backend)": "keras_tf",
+    }
     metrics = {"numpy_torch_max_loss_diff": float(max(diffs))}
     for name, r in results.items():
         metrics[f"{keys[name]}_test_accuracy"] = r["digits"]

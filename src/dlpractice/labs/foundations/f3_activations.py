@@ -131,8 +131,16 @@ def run(cfg: Config, ctx) -> dict[str, float]:
                 if step % cfg.record_every == 0:
                     snapshots.append(layer_grad_norms(model))
 
-            history = train_classifier(model, splits, cfg.steps, cfg.batch_size, cfg.lr, optimizer="sgd",
-                                       seed=ctx.seed, on_step=record)  # fmt: skip
+            history = train_classifier(
+                model,
+                splits,
+                cfg.steps,
+                cfg.batch_size,
+                cfg.lr,
+                optimizer="sgd",
+                seed=ctx.seed,
+                on_step=record,
+            )
             norms[name], losses[name] = snapshots, history.losses
             accuracy = 1 - error_rate(model, *splits["test"])
             dead = dead_fraction(model, splits["val"][0])
@@ -149,8 +157,12 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     for name in ACTIVATIONS:
         left.plot(range(1, cfg.depth + 1), np.mean(norms[name], axis=0), "o-", label=name)
         right.plot(np.convolve(losses[name], np.ones(10) / 10, mode="valid"), label=name)
-    left.set(yscale="log", xlabel="layer (1 = next to the input)", ylabel="mean ||dL/dW||",
-             title=f"gradient norm per layer, {cfg.depth}-layer MLP")  # fmt: skip
+    left.set(
+        yscale="log",
+        xlabel="layer (1 = next to the input)",
+        ylabel="mean ||dL/dW||",
+        title=f"gradient norm per layer, {cfg.depth}-layer MLP",
+    )
     right.set(xlabel="step", ylabel="train loss (smoothed)", title="training loss")
     left.legend(fontsize=8)
     ctx.figure("gradient_flow", fig, "Gradient flow per layer and training loss")
@@ -158,8 +170,13 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     grid = np.array([[np.mean([s[k] for s in norms[n]]) for k in range(cfg.depth)] for n in ACTIVATIONS])
     fig, ax = plt.subplots(figsize=(8, 3.5))
     image = ax.imshow(np.log10(grid), aspect="auto", cmap="viridis")
-    ax.set(yticks=range(len(ACTIVATIONS)), yticklabels=list(ACTIVATIONS), xlabel="layer",
-           xticks=range(cfg.depth), xticklabels=range(1, cfg.depth + 1))  # fmt: skip
+    ax.set(
+        yticks=range(len(ACTIVATIONS)),
+        yticklabels=list(ACTIVATIONS),
+        xlabel="layer",
+        xticks=range(cfg.depth),
+        xticklabels=range(1, cfg.depth + 1),
+    )
     ax.set_title("log10 mean gradient norm")
     fig.colorbar(image)
     ctx.figure("gradient_heatmap", fig, "Gradient norm per activation and layer")

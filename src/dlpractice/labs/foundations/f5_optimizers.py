@@ -66,10 +66,24 @@ OPTIMIZERS = {
     "Adam": (optim.Adam, torch.optim.Adam, {}),
     "AdamW": (optim.AdamW, torch.optim.AdamW, {"weight_decay": 0.01}),
 }
-SURFACE_LR = {"SGD": 2e-3, "momentum": 5e-4, "Nesterov": 5e-4, "RMSprop": 1e-2, "Adagrad": 0.3,
-              "Adam": 5e-2, "AdamW": 5e-2}  # fmt: skip
-DIGITS_LR = {"SGD": 0.2, "momentum": 0.05, "Nesterov": 0.05, "RMSprop": 1e-3, "Adagrad": 0.05,
-             "Adam": 2e-3, "AdamW": 2e-3}  # fmt: skip
+SURFACE_LR = {
+    "SGD": 2e-3,
+    "momentum": 5e-4,
+    "Nesterov": 5e-4,
+    "RMSprop": 1e-2,
+    "Adagrad": 0.3,
+    "Adam": 5e-2,
+    "AdamW": 5e-2,
+}
+DIGITS_LR = {
+    "SGD": 0.2,
+    "momentum": 0.05,
+    "Nesterov": 0.05,
+    "RMSprop": 1e-3,
+    "Adagrad": 0.05,
+    "Adam": 2e-3,
+    "AdamW": 2e-3,
+}
 
 
 def rosenbrock(p):  # works on a scratch Tensor and on a torch tensor alike
@@ -173,8 +187,10 @@ def run(cfg: Config, ctx) -> dict[str, float]:
     metrics: dict[str, float] = {}
 
     paths = {name: surface_path(name, cfg.surface_steps) for name in OPTIMIZERS}
-    parity = {name: float(np.abs(paths[name] - surface_path(name, cfg.surface_steps, True)).max())
-              for name in OPTIMIZERS}  # fmt: skip
+    parity = {
+        name: float(np.abs(paths[name] - surface_path(name, cfg.surface_steps, True)).max())
+        for name in OPTIMIZERS
+    }
     metrics["torch_parity_max_diff"] = max(parity.values())
     ctx.figure("surface", surface_figure(paths), "Trajectories on the Rosenbrock surface")
 
@@ -187,8 +203,10 @@ def run(cfg: Config, ctx) -> dict[str, float]:
             distance = float(np.linalg.norm(paths[name][-1] - 1))
             metrics[f"{name}_val_accuracy"] = val_acc
             ctx.tracker.log_metrics(i, {f"{name}_final_train_loss": final})
-            rows.append(f"| {name} | {DIGITS_LR[name]:g} | {final:.4f} | {val_acc:.3f} | "
-                        f"{distance:.3g} | {parity[name]:.1e} |")  # fmt: skip
+            rows.append(
+                f"| {name} | {DIGITS_LR[name]:g} | {final:.4f} | {val_acc:.3f} | "
+                f"{distance:.3g} | {parity[name]:.1e} |"
+            )
             bar.update(i + 1, loss=final, val=val_acc)
     ctx.figure("digits_optimizers", curves_figure(curves, "Digits MLP: optimisers"), "Optimisers on digits")
     ctx.section(

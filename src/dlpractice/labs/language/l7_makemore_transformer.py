@@ -99,10 +99,8 @@ PRESETS = {
 
 
 def build(cfg: Config, vocab_size: int) -> Transformer:
-    return Transformer(
-        vocab_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer, cfg.dropout,
-        tie_weights=cfg.tie_weights, segments=cfg.segments,
-    )  # fmt: skip
+    flags = {"tie_weights": cfg.tie_weights, "segments": cfg.segments}
+    return Transformer(vocab_size, cfg.block_size, cfg.n_embd, cfg.n_head, cfg.n_layer, cfg.dropout, **flags)
 
 
 @torch.no_grad()

@@ -95,14 +95,28 @@ class Config(FitConfig):
 
 PRESETS = {
     "smoke": {
-        "steps": 300, "batch_size": 512, "lr": 12.8, "dim": 32, "pair_passes": 1, "val_pairs": 4000,
-        "glove_steps": 300, "glove_batch_size": 512, "eval_every": 150, "log_every": 25, "tsne_words": 60,
+        "steps": 300,
+        "batch_size": 512,
+        "lr": 12.8,
+        "dim": 32,
+        "pair_passes": 1,
+        "val_pairs": 4000,
+        "glove_steps": 300,
+        "glove_batch_size": 512,
+        "eval_every": 150,
+        "log_every": 25,
+        "tsne_words": 60,
     },
     "quick": {
-        "steps": 2000, "dim": 64, "pair_passes": 3, "glove_steps": 2000, "eval_every": 500, "log_every": 50,
+        "steps": 2000,
+        "dim": 64,
+        "pair_passes": 3,
+        "glove_steps": 2000,
+        "eval_every": 500,
+        "log_every": 50,
     },
     "full": {"steps": 3500, "glove_steps": 3000, "eval_every": 500, "log_every": 50},
-}  # fmt: skip
+}
 
 
 def skipgram_data(ids, owner, val_ids, val_owner, vocab: WordVocab, cfg: Config, seed: int) -> SkipGramData:
@@ -162,10 +176,19 @@ def train_gensim(
         return None
     started = time.perf_counter()
     model = Word2Vec(
-        sents, vector_size=cfg.dim, window=cfg.window, min_count=cfg.min_count, sg=1, hs=0,
-        negative=cfg.negatives, sample=cfg.sample, epochs=epochs, workers=1, seed=seed,
+        sents,
+        vector_size=cfg.dim,
+        window=cfg.window,
+        min_count=cfg.min_count,
+        sg=1,
+        hs=0,
+        negative=cfg.negatives,
+        sample=cfg.sample,
+        epochs=epochs,
+        workers=1,
+        seed=seed,
         hashfxn=lambda text: zlib.crc32(text.encode()),  # Python's own str hash changes per process
-    )  # fmt: skip
+    )
     vectors = torch.from_numpy(np.stack([model.wv[w] for w in vocab.words]))
     seconds = time.perf_counter() - started
     return {"vectors": vectors, "seconds": seconds, "epochs": epochs, "params": 2 * vectors.numel()}
