@@ -28,7 +28,7 @@ def test_smoke_run_shows_every_step(tiny_bert, monkeypatch):
         "7 · A local hub",
         "8 · pipeline('text-classification')",
     ):
-        assert f"## {step}" in text, step  # fmt: skip
+        assert f"## {step}" in text, step
     assert "train_test_split" in text and "refs/main" not in text
     figures = {p.stem for p in (outcome.run_dir / "figures").glob("*.png")}
     assert figures == {"similarity", "lengths", "loss"}
@@ -39,8 +39,8 @@ def test_smoke_run_shows_every_step(tiny_bert, monkeypatch):
 
 def test_local_hub_push_is_loadable_by_repo_id(tmp_path):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=3)  # fmt: skip
+    sizes = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    config = BertConfig(vocab_size=50, num_labels=3, **sizes)
     BertForSequenceClassification(config).save_pretrained(tmp_path / "saved")
     revision = n1.push_to_local_hub(tmp_path / "saved", tmp_path / "hub", "someone/tiny")
     assert revision == n1.push_to_local_hub(

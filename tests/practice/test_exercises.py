@@ -44,9 +44,8 @@ def scan(text: str):
 
 def test_regions_know_their_function_task_and_points() -> None:
     split, backward = scan(SOURCE)
-    assert (split.id, split.lab, split.function, split.task, split.points) == (
-        "n9.2", "n9", "Tokenizer.split", "split it", 3,
-    )  # fmt: skip
+    found = (split.id, split.lab, split.function, split.task, split.points)
+    assert found == ("n9.2", "n9", "Tokenizer.split", "split it", 3)
     assert (backward.function, backward.points, backward.indent) == ("outer._backward", 1, " " * 8)
     assert split.module == "dlpractice.models.fake" and split.relpath == "models/fake.py"
 
