@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -129,6 +130,29 @@ def _tag_number(text: str | None) -> str:
         return text or "—"
 
 
+LIST_ITEM = re.compile(r"(\d+[.)]|[-*•])\s")
+
+
+def _reflow(doc: str) -> str:
+    """A docstring's paragraphs as single lines, for the terminal to wrap at its own width.
+
+    Docstrings are hard-wrapped for the source file (~105 columns); printed as they are, every
+    line breaks again in a narrower terminal. A list item starts a new line (its indented
+    continuation joins it); any other indented line, such as code, stays as it is.
+    """
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", doc.strip()):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            joins = not line.startswith(" ") or bool(lines and LIST_ITEM.match(lines[-1]))
+            if lines and joins and not LIST_ITEM.match(line):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.rstrip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
 @app.command()
 def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-mlp)")]) -> None:
     """A lab's docstring, config fields with defaults, presets, data, metric and bar."""
@@ -141,7 +165,7 @@ def show(lab: Annotated[str, typer.Argument(help="lab id (l2) or slug (makemore-
     module = load_lab(lab)
     record = module.LAB
     console.print(f"[bold]{record.id} · {record.slug}[/] ({record.track})")
-    console.print(inspect.getdoc(module) or "")
+    console.print(_reflow(inspect.getdoc(module) or ""), markup=False)
     needs = ", ".join(record.requires) or "—"
     console.print(f"data: {', '.join(record.data) or '—'} · metric: {_bar(record)} · needs: {needs}")
     hints = field_hints(module.Config)
@@ -165,7 +189,7 @@ def run(
     preset: Annotated[
         str,
         typer.Option(
-            help="smoke: seconds; quick: minutes; full: reaches the bar; a lab may add its own (dlp info)"
+            help="smoke: seconds; quick: minutes; full: reaches the bar; a lab may add its own (dlp show LAB)"
         ),
     ] = "quick",
     set_: Annotated[
@@ -245,7 +269,11 @@ def runs(
                 "status": tracked.info.status.lower(),
             }
         )
-    console.print(_runs_table(rows, console.width))
+    table = _runs_table(rows, console.width)
+    if table is None:  # not even the id fits a table's borders: the ids alone, whole, one a line
+        console.print("\n".join(row["run"] for row in rows), soft_wrap=True)
+    else:
+        console.print(table)
 
 
 RUN_COLUMNS = ("run", "lab", "preset", "data", "metric", "value", "bar", "seconds", "status")
@@ -254,15 +282,16 @@ RUN_COLUMNS = ("run", "lab", "preset", "data", "metric", "value", "bar", "second
 RUN_COLUMNS_DROPPED = ("lab", "seconds", "metric", "data", "status", "preset", "bar", "value")
 
 
-def _runs_table(rows: list[dict[str, str]], width: int) -> Table:
-    """The widest table of runs that fits `width` columns, whole cells only."""
+def _runs_table(rows: list[dict[str, str]], width: int) -> Table | None:
+    """The widest table of runs that fits `width` columns, whole cells only (None: none fits)."""
     shown = list(RUN_COLUMNS)
-    for drop in RUN_COLUMNS_DROPPED:
+    for drop in (*RUN_COLUMNS_DROPPED, None):
         table = _table(shown, rows)
         if _natural_width(table) <= width:
             return table
-        shown.remove(drop)
-    return _table(shown, rows)
+        if drop:
+            shown.remove(drop)
+    return None
 
 
 def _table(columns: list[str], rows: list[dict[str, str]]) -> Table:
@@ -301,14 +330,12 @@ def report(run_id: Annotated[str, typer.Argument(help="run id or a unique prefix
     if record.state != "finished":
         raise DlpError(f"run {run_dir.name} {_state_phrase(record.state)}: no report yet")
     lab = lab_record(record.lab)
-    console.print(f"report: {run_dir / 'report.md'}")
-    console.print(
-        f"{lab.id} · {lab.title} · preset {record.spec.preset} · data {record.data_source} · "
-        f"{record.seconds:.1f} s"
-    )
-    console.print(f"{_bar(lab)}: {_fmt(record.value)} → {_met(record.met)}{_bar_note(record)}")
+    console.print(f"report: {run_dir / 'report.md'}", soft_wrap=True)  # a path to copy: never broken
+    about = [f"{lab.id} · {lab.title}", f"preset {record.spec.preset}", f"data {record.data_source}"]
+    console.print(_fit_fields([*about, f"{record.seconds:.1f} s"], console.width, indent=0))
+    console.print(bar_line(lab, record.value, record.met, record))
     for key, value in record.metrics.items():
-        console.print(f"  {key}: {_fmt(value)}")
+        console.print(f"  {key}: {number(value)}")
 
 
 @app.command()
@@ -368,7 +395,7 @@ def practice(
         )
     console.print(table)
     console.print(
-        f"wrote {len(written)} files; when ready: [bold]dlp check {lab_id}"
+        f"wrote {plural(len(written), 'file')}; when ready: [bold]dlp check {lab_id}"
         f"{'' if dir_ is None else f' --dir {dir_}'}[/]"
     )
     state = next(p for p in syllabus_progress() if p.id == lab_id)
@@ -453,10 +480,10 @@ def progress(
             branch.add(_progress_line(lab))
     console.print(tree)
     passed = sum(lab.passed for lab in labs)
-    console.print(
-        f"{passed} of {sum(1 for lab in labs if lab.exercises)} practice labs passed"
-        + ("" if all_ or not hidden else f" · {hidden} locked or planned labs hidden (--all shows them)")
-    )
+    footer = f"{passed} of {plural(sum(1 for lab in labs if lab.exercises), 'practice lab')} passed"
+    if hidden and not all_:
+        footer += f" · {plural(hidden, 'locked or planned lab')} hidden (--all shows them)"
+    console.print(footer)
 
 
 def _progress_line(lab) -> str:
@@ -465,7 +492,7 @@ def _progress_line(lab) -> str:
         return line + (" [dim]no exercises yet[/]" if lab.implemented else " [dim]planned[/]")
     score = "—" if lab.best is None else f"{lab.best:.0f}"
     state = "[green]passed[/]" if lab.passed else ("open" if lab.unlocked else "[dim]locked[/]")
-    line += f" {state} · best {score} · {lab.exercises} exercises"
+    line += f" {state} · best {score} · {plural(lab.exercises, 'exercise')}"
     if not lab.unlocked:
         line += f" · needs {', '.join(lab.requires)}"
     return line

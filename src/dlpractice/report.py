@@ -9,6 +9,8 @@ from typing import Any
 
 import matplotlib
 
+from dlpractice.formatting import number, plural
+
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -50,8 +52,17 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def result_line(summary: dict[str, Any]) -> str:
+    """The headline metric against the lab's bar, or alone when the lab sets no bar."""
+    value = number(summary["value"])
+    if summary.get("bar") is None:  # nothing to meet: the value alone
+        return f"{summary['metric']} = {value}" if summary.get("metric") else "no headline metric"
+    sign = "≤" if summary["goal"] == "min" else "≥"
+    verdict = "met" if summary["met"] else "not met"
+    line = f"{summary['metric']} = {value} against the bar {sign} {summary['bar']}: **{verdict}**"
+    if summary["preset"] != "full" or summary["data_source"] != "real":
+        line += " (the bar is set for the full preset on real data)"
+    return line
 
 
 def write_report(
@@ -63,21 +74,13 @@ def write_report(
     sections: list[tuple[str, str]],
 ) -> Path:
     """Write run_dir/report.md; figure paths are linked relative to the run directory."""
-    bar_line = "no bar"
-    if summary.get("bar") is not None:
-        sign = "≤" if summary["goal"] == "min" else "≥"
-        verdict = "met" if summary["met"] else "not met"
-        value = _fmt(summary["value"])
-        bar_line = f"{summary['metric']} = {value} against the bar {sign} {summary['bar']}: **{verdict}**"
-    if summary["preset"] != "full" or summary["data_source"] != "real":
-        bar_line += " (the bar is set for the full preset on real data)"
     parts = [
         f"# {summary['lab']} · {summary['title']}",
         f"Run `{summary['run_id']}` · preset `{summary['preset']}` · data `{summary['data_source']}` "
         f"({summary.get('data_origin', '')}) · seed {summary['seed']} · device {summary['device']} · "
-        f"{summary['threads']} threads · {summary['seconds']:.1f} s · commit {summary['commit']}",
-        f"## Result\n{bar_line}",
-        markdown_table(("metric", "value"), [(k, _fmt(v)) for k, v in metrics.items()]),
+        f"{plural(summary['threads'], 'thread')} · {summary['seconds']:.1f} s · commit {summary['commit']}",
+        f"## Result\n{result_line(summary)}",
+        markdown_table(("metric", "value"), [(k, number(v)) for k, v in metrics.items()]),
         "## Figures",
         *[f"### {title}\n![{title}]({path.relative_to(run_dir)})" for title, path in figures],
         *[f"## {title}\n{body}" for title, body in sections],
