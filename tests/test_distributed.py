@@ -16,10 +16,19 @@ import torch
 
 from dlpractice.checkpoint import read_checkpoint
 from dlpractice.errors import DlpError
+from dlpractice.runner import read_run
+from dlpractice.tracking import tracked_runs
 from dlpractice.train import FitConfig, fit, micro_batch_size, shard
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 TOLERANCE = 1e-5
+
+
+def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Two CPU processes; --standalone: rendezvous on a free loopback port, so parallel runs never collide."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DLP_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def load_worker():
@@ -49,12 +58,7 @@ def max_gap(a: list[float], b: list[float]) -> float:
 def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run the worker on two CPU processes once; its reports and run directories are under the path."""
     out = tmp_path_factory.mktemp("ddp")
-    # --standalone: a rendezvous on a free loopback port, so runs in parallel never collide
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DLP_THREADS": "1"}
-    done = subprocess.run(
-        [*command, str(WORKER), str(out)], capture_output=True, text=True, env=env, timeout=240
-    )
+    done = torchrun(str(WORKER), str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -124,3 +128,15 @@ def test_a_batch_the_processes_cannot_share_evenly_is_one_line():
     assert micro_batch_size(FitConfig(batch_size=32, grad_accum=2), 2) == 16
     with pytest.raises(DlpError, match="divisible by 4"):
         micro_batch_size(FitConfig(batch_size=30, grad_accum=2), 2)
+
+
+@pytest.mark.slow
+def test_dlp_run_on_two_processes_is_one_run(dlp_home):
+    """The README's command: one run directory, one MLflow run, finished, whatever the process count."""
+    done = torchrun(
+        "-m", "dlpractice", "run", "l2", "--preset", "smoke", "--set", "steps=30", "--data", "embedded"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((dlp_home / "runs").iterdir())
+    assert len(runs) == 1 and read_run(runs[0]).status == "finished"
+    assert [run.info.run_name for run in tracked_runs("l2")] == [runs[0].name]

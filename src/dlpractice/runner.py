@@ -28,6 +28,7 @@ import torch
 from dlpractice.checkpoint import TrainState, read_checkpoint
 from dlpractice.config import build_config, config_from_dict, config_to_dict
 from dlpractice.device import pick_device
+from dlpractice.distributed import NullTracker, follow_main, is_main_process, process_count, scratch_dir
 from dlpractice.errors import DlpError, RunInterrupted, did_you_mean
 from dlpractice.home import dlp_home, ensure_writable, runs_dir
 from dlpractice.registry import Lab, lab_record, load_lab, resolve_id
@@ -339,7 +340,26 @@ def read_run(run_dir: Path) -> RunRecord:
 def open_run(spec: RunSpec, cfg: Any, show_progress: bool = False) -> RunContext:
     """Create a run from its spec and final config: run directory, run.json, tracked MLflow run, seeds.
 
-    The one way a run comes to exist, whoever starts it (the CLI, a notebook, a benchmark)."""
+    The one way a run comes to exist, whoever starts it (the CLI, a notebook, a benchmark). Launched on
+    several processes, only the main one creates it; the others follow it (dlpractice.distributed)."""
+    if process_count() > 1:
+        return follow_main(
+            lambda: _open_run(spec, cfg, show_progress),
+            lambda run_id: _follow_run(spec, cfg, run_id),
+            pick_device(spec.device),
+        )
+    return _open_run(spec, cfg, show_progress)
+
+
+def _follow_run(spec: RunSpec, cfg: Any, run_id: str) -> RunContext:
+    """A process other than the main one, in the main one's run: same spec and seed, nothing tracked."""
+    lab = lab_record(resolve_id(spec.lab))
+    record = RunRecord(spec=replace(spec, lab=lab.id), run_id=run_id, config=config_to_dict(cfg))
+    device = pick_device(spec.device)
+    return _context(lab, record, scratch_dir(run_id), NullTracker(run_id), device, None, False)
+
+
+def _open_run(spec: RunSpec, cfg: Any, show_progress: bool = False) -> RunContext:
     lab = lab_record(resolve_id(spec.lab))
     spec = replace(spec, lab=lab.id)
     device = pick_device(spec.device)  # a missing device fails here, before a run directory exists
@@ -428,7 +448,10 @@ def resume_run(
     cfg = config_from_dict(module.Config, record.config)
     device = pick_device(record.spec.device)
     with storage_errors(run_dir.name):
-        tracker = Tracker.reopen(record.mlflow_run_id)
+        if is_main_process():
+            tracker = Tracker.reopen(record.mlflow_run_id)
+        else:  # another process of a multi-process run: it tracks nothing and writes to scratch
+            tracker, run_dir = NullTracker(record.mlflow_run_id), scratch_dir(run_dir.name)
         record.pid, record.host = os.getpid(), socket.gethostname()
     if on_config:
         on_config(cfg, record.spec)
