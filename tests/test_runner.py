@@ -35,6 +35,7 @@ def open_l1(**spec) -> tuple:
     return module, cfg, open_run(RunSpec("l1", "smoke", data="embedded", **spec), cfg)
 
 
+@pytest.mark.slow
 def test_the_spec_is_run_json_and_comes_back_from_it():
     spec = RunSpec("makemore-bigram", "smoke", ("steps=20",), data="embedded", seed=5)
     outcome = start_run(spec)
@@ -78,6 +79,7 @@ def test_a_resumed_run_reopens_its_child_runs():
     assert again.run_id == first
 
 
+@pytest.mark.slow
 def test_a_run_whose_process_died_is_reported_as_died(dlp_home):
     """A notebook kernel (or any process) that stops mid-run leaves a run marked died, not running."""
     script = (
@@ -95,14 +97,19 @@ def test_a_run_whose_process_died_is_reported_as_died(dlp_home):
     run_id = done.stdout.strip()
     assert read_run(dlp_home / "runs" / run_id).state == "died"
     one_line(subprocess.run([DLP, "report", run_id], capture_output=True, text=True, timeout=60), "died")
+    wide = {**os.environ, "COLUMNS": "200"}
+    listing = subprocess.run([DLP, "runs"], capture_output=True, text=True, timeout=60, env=wide)
+    assert next(line for line in listing.stdout.splitlines() if run_id in line).rstrip(" │").endswith("died")
 
 
+@pytest.mark.slow
 def test_a_run_directory_without_run_json_reports_that_it_failed(dlp_home):
     (dlp_home / "runs" / "l1-20260101-000000-abcd").mkdir(parents=True)
     result = subprocess.run([DLP, "report", "l1-20260101"], capture_output=True, text=True, timeout=60)
     one_line(result, "failed before it started")
 
 
+@pytest.mark.slow
 def test_resume_with_another_lab_is_an_error():
     outcome = start_run(RunSpec("l1", "smoke", ("steps=20",), data="embedded"))
     with pytest.raises(DlpError, match=f"run {outcome.run_id} is a run of lab l1, not l2"):
@@ -119,6 +126,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]  # nothing listens there once the probe closes
 
 
+@pytest.mark.slow
 def test_an_unreachable_tracking_server_is_one_line_at_once(dlp_home):
     env = {**os.environ, "DLP_TRACKING_URI": f"http://127.0.0.1:{closed_port()}"}
     started = time.perf_counter()
@@ -130,6 +138,7 @@ def test_an_unreachable_tracking_server_is_one_line_at_once(dlp_home):
     assert not list((dlp_home / "runs").glob("*"))  # nothing half-made
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_earlier_runs_intact(monkeypatch):
     earlier = start_run(RunSpec("l1", "smoke", ("steps=20",), data="embedded"))
     before = (earlier.run_dir / "run.json").read_text()

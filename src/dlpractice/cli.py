@@ -216,11 +216,14 @@ def run(
     progress: Annotated[bool, typer.Option(help="show the live progress bar")] = True,
 ) -> None:
     """Train, evaluate, track and report one lab."""
+    from dlpractice.formatting import format_overrides
+    from dlpractice.registry import load_lab
     from dlpractice.runner import RunSpec, resume_run, start_run
 
     def print_config(cfg, spec: RunSpec) -> None:
-        given = " ".join(spec.overrides) or "no --set"
-        console.print(f"[bold]{spec.lab}[/] · preset {spec.preset} · {given}")
+        """What this run changes from the lab's defaults (the full config is in run.json and the report)."""
+        presets = load_lab(spec.lab).PRESETS
+        console.print(f"[bold]{spec.lab}[/] · " + format_overrides(cfg, spec.preset, presets[spec.preset]))
 
     overrides = [*(set_ or ()), *([f"model={model}"] if model else [])]  # --model is --set model=...
     if resume:
@@ -236,11 +239,9 @@ def run(
     for key, value in outcome.metrics.items():
         table.add_row(key, _fmt(value))
     console.print(table)
-    console.print(
-        f"{_bar(outcome.lab)}: {_fmt(outcome.value)} → {_met(outcome.met)}{_bar_note(outcome.record)}"
-    )
+    console.print(bar_line(outcome.lab, outcome.value, outcome.met, outcome.record))
     console.print(f"run id: [bold]{outcome.run_id}[/] · {outcome.seconds:.1f} s")
-    console.print(f"report: {outcome.report}")
+    console.print(f"report: {outcome.report}", soft_wrap=True)
 
 
 @app.command()
@@ -266,7 +267,7 @@ def runs(
                 "value": _tag_number(tags.get("value")),
                 "bar": _met(met),
                 "seconds": _tag_number(tags.get("seconds")),
-                "status": tracked.info.status.lower(),
+                "status": _run_state(tags.get("dlp_run_id"), tracked.info.status),
             }
         )
     table = _runs_table(rows, console.width)
@@ -274,6 +275,20 @@ def runs(
         console.print("\n".join(row["run"] for row in rows), soft_wrap=True)
     else:
         console.print(table)
+
+
+def _run_state(run_id: str | None, mlflow_status: str) -> str:
+    """MLflow's status, except that a run whose process is gone shows as died, not running."""
+    from dlpractice.home import runs_dir
+    from dlpractice.runner import read_run
+
+    run_dir = runs_dir() / run_id if run_id else None
+    if mlflow_status == "RUNNING" and run_dir is not None and run_dir.is_dir():
+        try:
+            return read_run(run_dir).state
+        except DlpError as err:  # no run.json: it died before writing one
+            return "failed" if "before it started" in str(err) else "unreadable"
+    return mlflow_status.lower()
 
 
 RUN_COLUMNS = ("run", "lab", "preset", "data", "metric", "value", "bar", "seconds", "status")
@@ -471,7 +486,12 @@ def progress(
     tree = Tree(f"[bold]your progress[/] (pass at {PASS_MARK:.0f}/100)")
     hidden = 0
     for track, title in TRACKS.items():
-        shown = [lab for lab in labs if lab.track == track and (all_ or (lab.exercises and lab.unlocked))]
+        # a lab passed before its prerequisites is shown: the footer counts it
+        shown = [
+            lab
+            for lab in labs
+            if lab.track == track and (all_ or (lab.exercises and (lab.unlocked or lab.passed)))
+        ]
         hidden += sum(1 for lab in labs if lab.track == track) - len(shown)
         if not shown:
             continue
@@ -528,7 +548,8 @@ def main() -> None:
         err_console.print(f"[yellow]{stop}[/]", soft_wrap=True, highlight=False)
         sys.exit(130)
     except DlpError as error:
-        err_console.print(f"[red]error:[/] {error}", soft_wrap=True, highlight=False)
+        # the message is text, not markup: "pip install 'dlpractice[nlp]'" keeps its brackets
+        err_console.print(Text.assemble(("error:", "red"), f" {error}"), soft_wrap=True, highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
