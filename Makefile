@@ -19,6 +19,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	DLP_THREADS=1 $(BIN)/python -m pytest
 
 lint: setup

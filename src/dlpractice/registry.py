@@ -1,18 +1,23 @@
 """The lab catalogue: every lab of the syllabus, and the ones implemented under `labs/<track>/<id>_<slug>.py`.
 
-Implemented labs are found by file name (no import needed to list them); a lab module is imported only
-when it is shown or run. Each lab module defines `LAB`, `Config`, `PRESETS` and `run`.
+`SYLLABUS` is the one place a lab's id, slug, track and title are written. Implemented labs are found by
+file name (no import needed to list them); a lab module is imported only when it is shown or run. Each
+lab module follows `LabModule`: `LAB = lab("l2", requires=..., metric=..., bar=...)` (the syllabus
+entry plus what the lab declares), `Config`, `PRESETS` and `run(cfg, ctx)`.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from dlpractice.errors import DlpError, did_you_mean
+
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
 
 LABS_DIR = Path(__file__).parent / "labs"
 
@@ -38,7 +43,7 @@ class Lab:
     requires: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     metric: str | None = None
-    goal: str = "min"  # "min" or "max": which way the metric improves
+    goal: Literal["min", "max"] = "min"  # which way the metric improves
     bar: float | None = None
 
     def met(self, value: float | None) -> bool | None:
@@ -56,7 +61,8 @@ def _syllabus(track: str, rows: str) -> list[Lab]:
     return labs
 
 
-# Every lab of SYLLABUS.md, in order. Implemented labs replace their entry with their own `LAB`.
+# Every lab of SYLLABUS.md, in order: its id, slug, track and title are written here and nowhere else.
+# An implemented lab's `LAB = lab(id, ...)` takes them from here and adds its prerequisites, data and bar.
 SYLLABUS: list[Lab] = [
     *_syllabus(
         "foundations",
@@ -68,7 +74,7 @@ SYLLABUS: list[Lab] = [
         f5 | optimizers | Optimisers and LR schedules from scratch
         f6 | capacity | Capacity, regularisation and normalisation
         f7 | pytorch-core | PyTorch core: tensors, autograd, modules, data
-        f8 | hparam-search | Grid, random and Bayesian search
+        f8 | hparam-search | Hyper-parameter search: grid, random and Bayesian
     """,
     ),
     *_syllabus(
@@ -82,7 +88,7 @@ SYLLABUS: list[Lab] = [
         l6 | makemore-gru | makemore: GRU
         l7 | makemore-transformer | makemore: decoder-only transformer
         l8 | nanogpt | nanoGPT on characters
-        l9 | word-embeddings | word2vec and GloVe
+        l9 | word-embeddings | Word embeddings: word2vec and GloVe
     """,
     ),
     *_syllabus(
@@ -167,25 +173,69 @@ def implemented_modules() -> dict[str, str]:
 def resolve_id(name: str) -> str:
     """A lab id from an id (`l2`) or slug (`makemore-mlp`); a typo gets the nearest suggestion."""
     key = name.strip().lower()
-    for lab in SYLLABUS:
-        if key in (lab.id, lab.slug):
-            return lab.id
-    names = [lab.id for lab in SYLLABUS] + [lab.slug for lab in SYLLABUS]
+    for entry in SYLLABUS:
+        if key in (entry.id, entry.slug):
+            return entry.id
+    names = [e.id for e in SYLLABUS] + [e.slug for e in SYLLABUS]
     raise DlpError(f"unknown lab {name!r}{did_you_mean(key, names)}; `dlp list` shows them all")
 
 
 def catalogue_entry(lab_id: str) -> Lab:
-    return next(lab for lab in SYLLABUS if lab.id == lab_id)
+    """The syllabus entry of `lab_id` (an exact id)."""
+    entry = next((e for e in SYLLABUS if e.id == lab_id), None)
+    if entry is None:
+        ids = [e.id for e in SYLLABUS]
+        raise DlpError(f"lab id {lab_id!r} is not in the syllabus{did_you_mean(lab_id, ids)}")
+    return entry
 
 
-def load_lab(name: str) -> ModuleType:
+def lab(
+    lab_id: str,
+    *,
+    requires: tuple[str, ...] = (),
+    data: tuple[str, ...] = (),
+    metric: str | None = None,
+    goal: Literal["min", "max"] = "min",
+    bar: float | None = None,
+) -> Lab:
+    """A lab's LAB: its syllabus entry (id, slug, track, title) and what the lab declares about itself."""
+    if goal not in ("min", "max"):
+        raise ValueError(f"lab {lab_id}: goal must be 'min' or 'max', not {goal!r}")
+    unknown = [r for r in requires if r not in {e.id for e in SYLLABUS}]
+    if unknown:
+        raise ValueError(f"lab {lab_id}: requires labs not in the syllabus: {unknown}")
+    entry = catalogue_entry(lab_id)
+    return replace(entry, requires=tuple(requires), data=tuple(data), metric=metric, goal=goal, bar=bar)
+
+
+@runtime_checkable
+class LabModule(Protocol):
+    """What every lab module defines: the lab contract, as a type (a module satisfies it structurally)."""
+
+    LAB: Lab
+    Config: type[Any]  # a dataclass: every knob with its default and valid range
+    PRESETS: dict[str, dict[str, Any]]  # at least "smoke", "quick" and "full": overrides of Config
+
+    def run(self, cfg: Any, ctx: RunContext) -> dict[str, float]:
+        """Train and evaluate with `cfg` (a Config), writing to `ctx`; the metrics, LAB.metric among them."""
+        ...
+
+
+@runtime_checkable
+class SamplingLab(LabModule, Protocol):
+    """A lab that also generates from a finished run (`dlp sample`): the optional part of the contract."""
+
+    def sample(self, run_dir: Path, cfg: Any, n: int, seed: int) -> list[str]: ...
+
+
+def load_lab(name: str) -> LabModule:
     """Import an implemented lab's module by id or slug."""
     lab_id = resolve_id(name)
     module = implemented_modules().get(lab_id)
     if module is None:
         entry = catalogue_entry(lab_id)
         raise DlpError(f"lab {lab_id} ({entry.slug}) is planned but not implemented yet")
-    return importlib.import_module(module)
+    return cast(LabModule, importlib.import_module(module))
 
 
 def lab_record(lab_id: str) -> Lab:

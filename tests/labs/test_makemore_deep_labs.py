@@ -15,6 +15,7 @@ FIGURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lab", sorted(FIGURES))
 def test_smoke_run(lab):
     outcome = start_run(RunSpec(lab, "smoke", data="embedded"))
@@ -40,7 +41,7 @@ def test_every_preset_parses(lab):
 
 
 def test_name_stream_slices_the_names_end_to_end():
-    from dlpractice.labs.language.makemore_common import name_stream
+    from dlpractice.recipes.makemore import name_stream
 
     x, y = name_stream([[1, 2], [3]], 3)  # '.ab.c.'
     assert x.tolist() == [[0, 1, 2], [1, 2, 0], [2, 0, 3]]

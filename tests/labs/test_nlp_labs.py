@@ -10,6 +10,7 @@ from dlpractice.data import seq2seq
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n4_transformer_from_scratch as n4
 from dlpractice.labs.nlp import n5_rnn_seq2seq as n5
+from dlpractice.models.seq2seq import Seq2SeqTransformer, TransformerConfig, beam_decode, greedy_decode
 from dlpractice.runner import RunSpec, start_run
 
 
@@ -42,20 +43,20 @@ def test_n3_smoke() -> None:
 
 
 def test_n4_smoke() -> None:
-    outcome = start_run(
-        RunSpec("n4", "smoke", ("steps=30",), data="real")
-    )  # generated tasks whatever --data says
+    outcome = start_run(RunSpec("n4", "smoke", ("steps=30",), data="real"))  # generated whatever --data says
     m = outcome.metrics
     assert outcome.record.data_source == "embedded"
     assert m["params"] == m["torch_params"]  # ours and nn.Transformer have the same size
     assert {"test_reverse", "long_beam_sort", "torch_test_date", "generalisation_gap"} <= set(m)
     assert figures_of(outcome) == {"loss", "attention"}
     assert "| nn.Transformer |" in outcome.report.read_text()
+    assert list(outcome.record.children) == ["nn_transformer"]  # a child run: its own MLflow run and folder
+    assert (outcome.run_dir / "nn_transformer").is_dir()
 
 
 def test_n4_token_embeddings_do_not_drown_the_positions() -> None:
     """Times √C, N(0, 1) token embeddings are ~11× the sinusoids at C=128: the model barely saw order."""
-    model = n4.Seq2SeqTransformer(n4.Config(d_model=128))
+    model = Seq2SeqTransformer(TransformerConfig(d_model=128))
     ids = torch.arange(len(seq2seq.SPECIALS), len(seq2seq.VOCAB))[None]  # (1, V')
     positions = torch.zeros_like(ids)
     tokens = model.embed_at(ids, positions) - model.positions(positions)  # (1, V', C)
@@ -66,7 +67,7 @@ def test_n4_token_embeddings_do_not_drown_the_positions() -> None:
 def test_n4_source_and_target_share_a_random_offset_in_training() -> None:
     """Each training example shifts both sides by one offset; the source counts back from </s>."""
     torch.manual_seed(0)
-    model = n4.Seq2SeqTransformer(n4.Config(d_model=16, n_heads=2, n_layers=1, d_ff=16)).train()
+    model = Seq2SeqTransformer(TransformerConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16)).train()
     data = seq2seq.Seq2SeqTasks(n_train=40, n_eval=8, max_len=5)
     src, src_len, tgt_in, tgt_out = next(data.eval_batches("test"))
     seen = []
@@ -83,10 +84,18 @@ def test_n4_source_and_target_share_a_random_offset_in_training() -> None:
     assert (seen[1][:, 0] == 0).all()  # no offset when evaluating
 
 
+def test_n4_model_config_follows_the_lab_config() -> None:
+    """n4's Config sizes the model, and n5's comparison transformer (TransformerConfig()) is n4's default."""
+    sizes = dict(d_model=48, n_heads=3, n_layers=1, d_ff=96, dropout=0.1, max_positions=40, pos_offset=False)
+    assert n4.model_config(n4.Config(**sizes)) == TransformerConfig(**sizes)
+    assert n4.model_config(n4.Config()) == TransformerConfig()
+
+
 def test_n5_smoke() -> None:
     outcome = start_run(RunSpec("n5", "smoke", ("steps=20",), data="embedded"))
     assert {"gru_bahdanau_test_sort", "lstm_luong_long_reverse", "lstm_luong_params"} <= set(outcome.metrics)
     assert "| lstm-luong |" in outcome.report.read_text()
+    assert list(outcome.record.children) == ["lstm-luong"]  # the first variant is the run itself
 
 
 def test_tasks_are_right_and_held_out() -> None:
@@ -140,8 +149,8 @@ class Oracle(torch.nn.Module):
 def test_greedy_and_beam_follow_the_best_path() -> None:
     answers = torch.tensor([[5, 6, seq2seq.EOS], [7, seq2seq.EOS, 0]])
     oracle, src = Oracle(answers), torch.tensor([[0], [1]])
-    greedy = n4.greedy_decode(oracle, src, torch.tensor([1, 1]), 5)
-    beam = n4.beam_decode(oracle, src, torch.tensor([1, 1]), 5, beam=3)
+    greedy = greedy_decode(oracle, src, torch.tensor([1, 1]), 5)
+    beam = beam_decode(oracle, src, torch.tensor([1, 1]), 5, beam=3)
     for ids in (greedy, beam):
         assert ids[0, :4].tolist() == [seq2seq.BOS, 5, 6, seq2seq.EOS]
         assert ids[1, :3].tolist() == [seq2seq.BOS, 7, seq2seq.EOS]

@@ -22,8 +22,6 @@ from typing import Any
 
 import torch
 
-from dlpractice.report import markdown_table
-
 SPECIALS = ("<pad>", "<s>", "</s>")
 TASKS = ("reverse", "sort", "add", "date")
 CHARS = "0123456789abcdefghijklmnopqrstuvwxyz +-/,"
@@ -159,7 +157,7 @@ class Seq2SeqTasks:
             yield collate(examples[start : start + self.eval_batch_size])
 
 
-# Plumbing shared by the seq2seq labs: a second model in the same run, and the results table.
+# A second model in the same run (superseded by RunContext.child; kept while labs move to it).
 
 
 class PrefixedTracker:
@@ -180,20 +178,3 @@ def side_context(ctx: Any, name: str) -> Any:
     folder = ctx.run_dir / name
     folder.mkdir(exist_ok=True)
     return replace(ctx, run_dir=folder, resume=None, tracker=PrefixedTracker(ctx.tracker, f"{name}_"))
-
-
-def exact_match_table(rows: dict[str, dict], tasks: tuple[str, ...]) -> str:
-    """Markdown: one row per model, exact match per task (greedy / beam), then the longer lengths."""
-    head = (
-        ["model", "params", "train s"] + [f"{t} greedy/beam" for t in tasks] + ["reverse +20 %", "sort +20 %"]
-    )
-    body = []
-    for name, row in rows.items():
-        s = row["scores"]
-        cells = [name, f"{row['params']:,}", f"{row['seconds']:.0f}"]
-        cells += [f"{s['test'][t]:.1%} / {s['test_beam'][t]:.1%}" for t in tasks]
-        cells += [
-            f"{s['long'][t]:.1%} / {s['long_beam'][t]:.1%}" for t in ("reverse", "sort") if t in s["long"]
-        ]
-        body.append(cells)
-    return markdown_table(head, body)

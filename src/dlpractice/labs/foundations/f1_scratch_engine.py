@@ -14,27 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_diabetes, load_digits, make_moons, noisy_curve, true_curve
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.scratch import Tensor, Value, draw_graph, nn, no_grad, optim, to_dot
 from dlpractice.scratch import functional as F
 
-LAB = Lab(
-    id="f1",
-    slug="scratch-engine",
-    track="foundations",
-    title="NumPy autograd engine",
-    requires=(),
-    data=("digits", "diabetes", "moons"),
-    metric="test_accuracy",
-    goal="max",
-    bar=0.97,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f1", data=("digits", "diabetes", "moons"), metric="test_accuracy", goal="max", bar=0.97)
 
 
 @dataclass
@@ -177,7 +171,7 @@ def boundary_figure(moons: Splits, model: nn.Module) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     rng = np.random.default_rng(ctx.seed)
     digits = load_digits(ctx.data)
     curve, diabetes, moons = noisy_curve(), load_diabetes(ctx.data), make_moons()

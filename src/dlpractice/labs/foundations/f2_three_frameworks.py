@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,21 +27,14 @@ import torch
 
 from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_diabetes, load_digits
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.scratch import Tensor, nn, no_grad, optim
 from dlpractice.scratch import functional as F
 
-LAB = Lab(
-    id="f2",
-    slug="three-frameworks",
-    track="foundations",
-    title="NumPy, PyTorch and Keras side by side",
-    requires=("f1",),
-    data=("diabetes", "digits"),
-    metric="torch_test_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f2", requires=("f1",), data=("diabetes", "digits"), metric="torch_test_accuracy", goal="max")
 
 
 @dataclass
@@ -191,7 +185,7 @@ def prepare(data_source: str, seed: int, cfg: Config) -> tuple[dict[str, Splits]
     return datasets, weights
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     datasets, weights = prepare(ctx.data, ctx.seed, cfg)
     ctx.record_data({**datasets["digits"].describe(), "diabetes": datasets["diabetes"].origin})
     results: dict[str, dict[str, float]] = {"NumPy (scratch engine)": {}, "PyTorch": {}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,19 +22,12 @@ import torch
 from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import load_digits
 from dlpractice.models.mlp import ACTIVATIONS, MLP, error_rate, to_torch, train_classifier
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="f3",
-    slug="activations",
-    track="foundations",
-    title="Activation functions and gradient flow",
-    requires=("f1",),
-    data=("digits",),
-    metric="best_test_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f3", requires=("f1",), data=("digits",), metric="best_test_accuracy", goal="max")
 
 
 @dataclass
@@ -105,7 +98,7 @@ def curves_figure() -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     digits = load_digits(ctx.data)
     ctx.record_data(digits.describe())
     splits = {

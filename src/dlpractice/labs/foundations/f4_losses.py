@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -21,19 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlpractice.config import FiniteFloat, NonNegativeFloat, PositiveFloat, PositiveInt, UnitInterval
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="f4",
-    slug="losses",
-    track="foundations",
-    title="Loss functions under outliers and imbalance",
-    requires=("f1",),
-    data=("generated",),
-    metric="huber_slope_error",
-    goal="min",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f4", requires=("f1",), data=("generated",), metric="huber_slope_error")
 
 
 @dataclass
@@ -127,7 +121,7 @@ def score(out: torch.Tensor) -> torch.Tensor:
     return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out[:, 0]
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     origin = f"generated: a noisy line with outliers; two Gaussian classes {cfg.n_majority}:{cfg.n_minority}"
     ctx.record_data({"data_source": "embedded", "data_origin": origin, "seed": ctx.seed})
     metrics: dict[str, float] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,21 +22,14 @@ import torch
 
 from dlpractice.config import PositiveFloat, PositiveInt
 from dlpractice.data.digits import Splits, load_digits
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.scratch import Tensor, nn, no_grad, optim
 from dlpractice.scratch import functional as F
 
-LAB = Lab(
-    id="f5",
-    slug="optimizers",
-    track="foundations",
-    title="Optimisers and LR schedules from scratch",
-    requires=("f1",),
-    data=("digits",),
-    metric="torch_parity_max_diff",
-    goal="min",
-    bar=1e-6,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f5", requires=("f1",), data=("digits",), metric="torch_parity_max_diff", bar=1e-6)
 
 
 @dataclass
@@ -181,7 +175,7 @@ def curves_figure(curves: dict[str, list[float]], title: str, ylabel: str = "tra
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     digits = load_digits(ctx.data)
     ctx.record_data(digits.describe())
     metrics: dict[str, float] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import torch
@@ -25,19 +25,12 @@ from dlpractice.config import NonNegativeFloat, NonNegativeInt, PositiveFloat, P
 from dlpractice.data.digits import Splits, load_digits
 from dlpractice.data.mnist import load_mnist
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="f6",
-    slug="capacity",
-    track="foundations",
-    title="Capacity, regularisation and normalisation",
-    requires=("f3",),
-    data=("digits", "mnist"),
-    metric="best_test_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f6", requires=("f3",), data=("digits", "mnist"), metric="best_test_accuracy", goal="max")
 
 
 @dataclass
@@ -83,7 +76,7 @@ def load_data(dataset: str, ctx) -> Splits:
     return load_digits(ctx.data)
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     data = load_data(cfg.dataset, ctx)
     ctx.record_data({**data.describe(), "dataset": cfg.dataset, "train_subset": cfg.train_subset})
     splits = {s: to_torch(*data.arrays(s)) for s in ("train", "val", "test")}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import matplotlib.pyplot as plt
 import torch
@@ -22,19 +22,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt, Range
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="f7",
-    slug="pytorch-core",
-    track="foundations",
-    title="PyTorch core: tensors, autograd, modules, data",
-    requires=("f1",),
-    data=("generated",),
-    metric="test_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f7", requires=("f1",), data=("generated",), metric="test_accuracy", goal="max")
 
 
 @dataclass
@@ -168,7 +161,7 @@ def basics_checks(cfg: Config) -> list[tuple[str, bool]]:
     ]
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     origin = f"generated: 3 spirals, {cfg.n_per_class}/class train, noise {cfg.noise}"
     ctx.record_data({"data_source": "embedded", "data_origin": origin, "seed": ctx.seed})
     checks = basics_checks(cfg)

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,20 +41,13 @@ from dlpractice.config import NonNegativeInt, PositiveInt
 from dlpractice.data.digits import load_digits
 from dlpractice.errors import DlpError, RunInterrupted
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.train import StopFlag
 
-LAB = Lab(
-    id="f8",
-    slug="hparam-search",
-    track="foundations",
-    title="Hyper-parameter search: grid, random and Bayesian",
-    requires=("f6",),
-    data=("digits",),
-    metric="best_test_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("f8", requires=("f6",), data=("digits",), metric="best_test_accuracy", goal="max")
 
 # name -> (low, high, scale): "log" (float, log-uniform), "log_int", "int" (uniform) or "linear"
 SPACE: dict[str, tuple[float, float, str]] = {
@@ -281,7 +274,7 @@ def mark_resumable(ctx) -> None:
         save_checkpoint(ctx.checkpoint_path, state)
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     if cfg.workers < 1:
         raise DlpError(f"workers must be at least 1, not {cfg.workers}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -13,33 +13,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import matplotlib.pyplot as plt
 import torch
 
 from dlpractice.config import NonNegativeInt, PositiveInt, Range, require
-from dlpractice.labs.language.makemore_common import (
+from dlpractice.models.makemore import SeqBatchNorm, WaveNet
+from dlpractice.recipes.makemore import (
     load_splits,
     sample_from_run,
     train_and_report,
     window_data,
 )
-from dlpractice.models.makemore import SeqBatchNorm, WaveNet
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig
 
-LAB = Lab(
-    id="l3",
-    slug="makemore-cnn",
-    track="language",
-    title="makemore: WaveNet-style CNN",
-    requires=("l2",),
-    data=("names",),
-    metric="val_loss",
-    goal="min",
-    bar=1.99,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l3", requires=("l2",), data=("names",), metric="val_loss", bar=1.99)
 
 
 @dataclass
@@ -107,7 +100,7 @@ def batchnorm_table(model: WaveNet, probe: torch.Tensor) -> str:
     )
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     names, vocab = load_splits(ctx)
     data = window_data(names, vocab, cfg.block_size)
     model = build(cfg, len(vocab))

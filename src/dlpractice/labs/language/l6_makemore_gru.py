@@ -12,27 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlpractice.config import PositiveInt
-from dlpractice.labs.language.makemore_common import (
+from dlpractice.recipes.makemore import (
     RecurrentConfig,
     recurrent_presets,
     run_recurrent,
     sample_recurrent,
 )
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="l6",
-    slug="makemore-gru",
-    track="language",
-    title="makemore: GRU",
-    requires=("l5",),
-    data=("names",),
-    metric="val_loss",
-    goal="min",
-    bar=2.05,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l6", requires=("l5",), data=("names",), metric="val_loss", bar=2.05)
 CELL = "gru"
 
 
@@ -45,7 +39,7 @@ class Config(RecurrentConfig):
 PRESETS = recurrent_presets(full_steps=6000, use_torch=True)
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     return run_recurrent(cfg, ctx, CELL)
 
 

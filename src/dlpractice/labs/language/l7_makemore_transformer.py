@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
 from dlpractice.config import PositiveInt, Probability, check_multiple
-from dlpractice.labs.language.makemore_common import (
+from dlpractice.models.makemore import Transformer
+from dlpractice.recipes.makemore import (
     SequenceConfig,
     load_splits,
     probe_name,
@@ -32,20 +33,12 @@ from dlpractice.labs.language.makemore_common import (
     sequence_data,
     train_and_report,
 )
-from dlpractice.models.makemore import Transformer
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 
-LAB = Lab(
-    id="l7",
-    slug="makemore-transformer",
-    track="language",
-    title="makemore: decoder-only transformer",
-    requires=("l6",),
-    data=("names",),
-    metric="test_loss",
-    goal="min",
-    bar=1.92,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l7", requires=("l6",), data=("names",), metric="test_loss", bar=1.92)
 
 
 @dataclass
@@ -142,7 +135,7 @@ def position_figure(model: Transformer) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     names, vocab = load_splits(ctx, cfg.split)
     data = sequence_data(names, vocab, cfg.block_size, cfg.packed, cfg.segments)
     model = build(cfg, len(vocab))

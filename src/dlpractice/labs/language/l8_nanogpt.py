@@ -7,15 +7,10 @@ fused causal attention kernel and a tied head; `model_type` swaps in a bigram ta
 same interface, to see what attention buys. Validation loss is nanoGPT's estimate: the mean over
 `eval_iters` batches of random windows (here always the same windows). The full preset is nanoGPT's
 CPU recipe (4 layers, 4 heads, 128 wide, 64 characters of context, 12 windows a step, 2,000 steps) with
-the peak learning rate raised from 1e-3 to 3e-3: measured on tinyshakespeare, val 1.908 at 1e-3, 1.797
-at 3e-3 (a model this small tolerates it). The fast preset reaches the 1.88 bar sooner with a quarter
-fewer steps (measured on one thread of an Intel Xeon, val loss, wall seconds): 1,500 steps at peak 4e-3,
-1.856 in 90 s; at 6e-3, 1.874 in 123 s (a busier machine); 1,200 steps at 6e-3 decayed to 0, 1.907 (misses).
-bf16 autocast and torch.compile made no step faster there (53 ms a step in float32, 65 ms with bf16,
-54 ms compiled, 67 ms both), so neither is used. Against nanoGPT's own code on the same machine and
-thread (benchmarks/nanogpt_reference.py): its recipe, 1.886 in 118.6 s; the fast preset, 1.856 in 90.5 s;
-on both cores of the quiet machine (2 threads), 1.886 in 70.5 s against 1.848 in 54.1 s.
-Simplified from nanoGPT: no KV cache when sampling.
+a higher peak learning rate; the fast preset reaches the bar in a quarter fewer steps. The article
+(docs/labs/l8-nanogpt.md) has the measurements behind both, and the comparison with nanoGPT's own code.
+Simplified from nanoGPT: no KV cache when sampling; float32 and no torch.compile by default (neither
+bf16 autocast nor compiling made a step of a model this small faster on a CPU).
 Offline, the corpus is the standard library's own docstrings instead of Shakespeare.
 """
 

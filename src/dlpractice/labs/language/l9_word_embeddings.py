@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,21 +42,14 @@ from dlpractice.data.words import (
 )
 from dlpractice.models.glove import GloVe
 from dlpractice.models.word2vec import SkipGramNS, analogy, nearest
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, evaluate, fit
 
-LAB = Lab(
-    id="l9",
-    slug="word-embeddings",
-    track="language",
-    title="Word embeddings: word2vec and GloVe",
-    requires=("l8",),
-    data=("shakespeare",),
-    metric="analogy_acc",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("l9", requires=("l8",), data=("shakespeare",), metric="analogy_acc", goal="max")
 
 PROBES = {
     "real": ("king", "love", "death", "thou", "good", "father", "blood", "night", "sweet", "heaven"),
@@ -258,7 +251,7 @@ def neighbours_figure(probes: list[str], rows: dict[str, dict]) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     started = time.perf_counter()
     corpus = load_corpus(ctx.data, ctx.data_dir)
     train_sents, val_sents = sentences(corpus.train), sentences(corpus.val)

@@ -24,6 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,19 +34,13 @@ from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probab
 from dlpractice.data.sentiment import LABELS, load_sentences
 from dlpractice.models.backbone import DEFAULT_BACKBONE, load_pretrained
 from dlpractice.models.finetune import tracker_callback, trainer_history, training_arguments
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 
-LAB = Lab(
-    id="n1",
-    slug="hf-tour",
-    track="nlp",
-    title="A tour of Hugging Face, offline",
-    data=("rt-polarity",),
-    metric="pipeline_accuracy",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n1", data=("rt-polarity",), metric="pipeline_accuracy", goal="max")
 SENTENCES = [
     "a gripping, beautifully acted film.",
     "one of the most moving stories of the year.",
@@ -268,7 +263,7 @@ def push_to_local_hub(folder: Path, hub: Path, repo_id: str) -> str:
     return revision
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     from huggingface_hub import scan_cache_dir
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 

@@ -19,7 +19,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import matplotlib.pyplot as plt
 import torch
@@ -29,20 +29,19 @@ from torch import nn
 from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Range
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.errors import DlpError
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.tokenizers import BPETokenizer, compare_tokenizers
 from dlpractice.tokenizers.compare import hf_recipe
 
-LAB = Lab(
-    id="n2",
-    slug="tokenizers",
-    track="nlp",
-    title="BPE, WordPiece and Unigram from scratch",
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab(
+    "n2",
     requires=("l2",),
     data=("python-stdlib", "taylorswift", "tinyshakespeare"),
     metric="bpe_train_seconds",
-    goal="min",
     bar=0.3,
 )
 
@@ -257,7 +256,7 @@ def comparison_figure(rows: list[dict]) -> plt.Figure:
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     text, info = load_text(cfg, ctx)
     ctx.record_data(info)
     cut = int(0.9 * len(text))

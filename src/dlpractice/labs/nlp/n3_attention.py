@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import matplotlib.pyplot as plt
 import torch
@@ -30,20 +30,13 @@ from dlpractice.nn.attention import (
     scaled_dot_product_attention,
     sinusoidal_table,
 )
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig, evaluate, fit
 
-LAB = Lab(
-    id="n3",
-    slug="attention",
-    track="nlp",
-    title="Attention and positional encodings",
-    requires=("l2",),
-    data=("generated",),
-    metric="max_abs_diff_mha",
-    goal="min",
-    bar=1e-5,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n3", requires=("l2",), data=("generated",), metric="max_abs_diff_mha", bar=1e-5)
 
 
 @dataclass
@@ -171,7 +164,7 @@ def attention_map_figure(weights: torch.Tensor, src: torch.Tensor) -> plt.Figure
     return fig
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     data = toy_data(cfg)
     ctx.record_data(
         {

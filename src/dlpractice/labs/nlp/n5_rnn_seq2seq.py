@@ -6,15 +6,16 @@ the encoder states at every step. Bahdanau attention is additive and scores the 
 Luong attention is multiplicative ("general") and scores the new one, feeding its attentional vector
 to the next step. Training starts fully teacher-forced and hands the decoder its own predictions more
 and more (a linear schedule, "scheduled sampling"). Same tasks, decoding and exact match as n4
-(`dlpractice.data.seq2seq`, n4's greedy and beam decoders), and n4's transformer trained in the same
-run with the same budget, in one table. Simplified: one encoder and one decoder layer, no dropout,
-and decoding reruns the decoder over the prefix at every step (simple, quadratic in length).
+(`dlpractice.data.seq2seq`; the greedy and beam decoders of `dlpractice.models.seq2seq`), and n4's
+transformer, at its default size, trained in the same run with the same budget, in one table.
+Simplified: one encoder and one decoder layer, no dropout, and decoding reruns the decoder over the
+prefix at every step (simple, quadratic in length).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,22 +23,16 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dlpractice.config import PositiveInt, Range, UnitInterval
-from dlpractice.data.seq2seq import PAD, TASKS, VOCAB, Seq2SeqTasks, exact_match_table, side_context
-from dlpractice.labs.nlp import n4_transformer_from_scratch as n4
-from dlpractice.registry import Lab
+from dlpractice.data.seq2seq import PAD, TASKS, VOCAB, Seq2SeqTasks
+from dlpractice.models.seq2seq import Seq2SeqTransformer, TransformerConfig
+from dlpractice.recipes.seq2seq import exact_match_table, flat_scores, train_and_score
+from dlpractice.registry import lab
 from dlpractice.train import FitConfig
 
-LAB = Lab(
-    id="n5",
-    slug="rnn-seq2seq",
-    track="nlp",
-    title="RNN encoder-decoder with attention",
-    requires=("n4",),
-    data=("generated",),
-    metric="test_exact_match",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n5", requires=("n4",), data=("generated",), metric="test_exact_match", goal="max")
 
 
 @dataclass
@@ -56,7 +51,7 @@ class Config(FitConfig):
     max_len: PositiveInt = 20
     add_digits: PositiveInt = 4
     beam_size: PositiveInt = 4
-    compare_transformer: bool = True  # train n4's transformer (its full-preset size) with the same budget
+    compare_transformer: bool = True  # train n4's transformer (its default size) with the same budget
 
 
 PRESETS = {
@@ -194,11 +189,11 @@ class Seq2SeqRNN(nn.Module):
         return logits, loss
 
     def next_logits(self, state: tuple[torch.Tensor, ...], prefix: torch.Tensor) -> torch.Tensor:
-        """Logits (B, V) of the token after `prefix` (B, t), the prefix fed as it is (n4's decoders)."""
+        """Logits (B, V) of the token after `prefix` (B, t), the prefix fed as it is (for the decoders)."""
         return self.run_decoder(state, prefix)[:, -1]
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     data = Seq2SeqTasks(TASKS, cfg.n_train, cfg.n_eval, max_len=cfg.max_len, add_digits=cfg.add_digits)
     ctx.record_data(data.describe())  # generated whatever --data asks: these tasks have no real version
     rows = {}
@@ -206,22 +201,19 @@ def run(cfg: Config, ctx) -> dict[str, float]:
         cell, attention = variant.split("-")
         torch.manual_seed(ctx.seed)
         model = Seq2SeqRNN(cell, attention, cfg, steps=cfg.steps)
-        run_ctx = ctx if i == 0 else side_context(ctx, variant)
-        rows[variant] = n4.train_and_score(model, data, cfg, run_ctx)
+        run_ctx = ctx if i == 0 else ctx.child(variant)
+        rows[variant] = train_and_score(model, data, cfg, run_ctx)
         if i == 0:
             ctx.loss_figure(rows[variant]["history"])
     if cfg.compare_transformer:
         torch.manual_seed(ctx.seed)
-        tcfg = n4.Config(**{k: v for k, v in vars(cfg).items() if k in vars(n4.Config())})  # same budget
-        transformer = n4.Seq2SeqTransformer(tcfg)
-        rows["transformer (n4)"] = n4.train_and_score(
-            transformer, data, tcfg, side_context(ctx, "transformer")
-        )
+        transformer = Seq2SeqTransformer(TransformerConfig())  # n4's default size, trained with cfg's budget
+        rows["transformer (n4)"] = train_and_score(transformer, data, cfg, ctx.child("transformer"))
     ctx.section("Exact match (greedy / beam), same budget", exact_match_table(rows, data.tasks))
     metrics: dict[str, float] = {}
     for name, row in rows.items():
         key = name.split(" ")[0].replace("-", "_")
-        metrics |= n4.flat_scores(row["scores"], f"{key}_")
+        metrics |= flat_scores(row["scores"], f"{key}_")
         metrics |= {f"{key}_params": float(row["params"]), f"{key}_train_seconds": row["seconds"]}
     first = rows[cfg.variants[0]]["scores"]["test"]
     metrics["test_exact_match"] = sum(first.values()) / len(first)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,21 +49,14 @@ from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone
 from dlpractice.models.textclf import build_classifier
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
-LAB = Lab(
-    id="n6",
-    slug="text-classification",
-    track="nlp",
-    title="Text classification and error analysis",
-    requires=("n5", "n1"),
-    data=("rt-polarity",),
-    metric="test_accuracy",  # of the fine-tuned transformer
-    goal="max",
-    bar=0.84,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n6", requires=("n5", "n1"), data=("rt-polarity",), metric="test_accuracy", goal="max", bar=0.84)
 NAMES = {"bag": "bag of embeddings", "cnn": "Kim CNN", "bilstm": "BiLSTM + attention", "minilm": "MiniLM"}
 LENGTH_BUCKETS = ((10, "1-10 words"), (20, "11-20 words"), (30, "21-30 words"), (10**9, "31+ words"))
 
@@ -276,7 +269,7 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
     return metrics
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     if cfg.seeds < 1:
         raise DlpError(f"seeds must be at least 1, not {cfg.seeds}")
     if "minilm" in cfg.models:  # a bad --model or ft_reinit_layers fails now, not after the other models

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -30,21 +31,14 @@ from dlpractice.models import crf
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.models.crf import PAD, BiLSTMCRF
 from dlpractice.models.heads import TokenClassifier
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
-LAB = Lab(
-    id="n7",
-    slug="ner",
-    track="nlp",
-    title="Named-entity recognition",
-    requires=("n6",),
-    data=("conll2003",),
-    metric="test_f1",
-    goal="max",
-    bar=0.85,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n7", requires=("n6",), data=("conll2003",), metric="test_f1", goal="max", bar=0.85)
 LABEL_ID = {label: i for i, label in enumerate(LABELS)}
 IGNORE = -100  # label of special tokens and continuation sub-words: no loss, no prediction
 
@@ -267,7 +261,7 @@ def take(data: NerData, cfg: Config) -> NerData:
     return replace(data, **{split: getattr(data, split)[: n[split] or None] for split in n})
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     started = time.perf_counter()
     data = take(load_ner(ctx.data, ctx.data_dir, cfg.n_generated), cfg)
     ctx.record_data(data.describe())

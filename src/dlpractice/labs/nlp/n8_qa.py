@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -29,21 +30,14 @@ from dlpractice.errors import DlpError
 from dlpractice.metrics.squad import FAILURE_KINDS, best_over, f1_score, failure_kind, squad_scores
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.models.heads import SpanExtractor
-from dlpractice.registry import Lab
+from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.train import FitConfig, fit
 
-LAB = Lab(
-    id="n8",
-    slug="qa",
-    track="nlp",
-    title="Extractive question answering",
-    requires=("n7",),
-    data=("squad",),
-    metric="test_f1",
-    goal="max",
-    bar=None,
-)
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab("n8", requires=("n7",), data=("squad",), metric="test_f1", goal="max")
 Offsets = list[tuple[int, int] | None]  # per token: its characters in the context, None outside the context
 QUESTION_WORDS = ("what", "who", "when", "where", "which", "how", "why")
 
@@ -281,7 +275,7 @@ def take(data: QAData, cfg: Config) -> QAData:
     return replace(data, **{split: getattr(data, split)[: n[split] or None] for split in n})
 
 
-def run(cfg: Config, ctx) -> dict[str, float]:
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     started = time.perf_counter()
     data = take(load_qa(ctx.data, ctx.data_dir, cfg.n_generated, cfg.people), cfg)
     ctx.record_data(data.describe())

@@ -1,4 +1,5 @@
-"""What the makemore labs l3-l7 share: the names and their splits, training and the common report.
+"""What the makemore labs l3-l7 share: the names and their splits, training and the common report, and
+the whole of l4-l6 (one recurrent lab, three cells).
 
 l3 trains on right-aligned context windows (as l1-l2 do). The sequence labs l4-l7 train on whole names
 read from the start ('.emma' -> 'emma.', a target at every position) but are evaluated on the same
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -21,6 +23,9 @@ from dlpractice.data.batching import TensorData
 from dlpractice.data.names import NameSplits, Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import generate, left_align, name_rows, name_sequences
 from dlpractice.train import FitConfig, evaluate, fit
+
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
 
 
 @dataclass
@@ -33,7 +38,7 @@ class SequenceConfig(FitConfig):
     packed: bool = False  # train on all names end to end ('.emma.ava.') cut anywhere: no padding
 
 
-def load_splits(ctx, split: str = "80/10/10") -> tuple[NameSplits, Vocab]:
+def load_splits(ctx: RunContext, split: str = "80/10/10") -> tuple[NameSplits, Vocab]:
     """The names split 80/10/10 (or as makemore does), recorded in the run; the vocabulary, saved for
     `dlp sample`."""
     names = load_names(ctx.data, ctx.data_dir, split)
@@ -75,9 +80,16 @@ def sequence_data(
 
 
 def train_and_report(
-    model: nn.Module, data: TensorData, vocab: Vocab, cfg, ctx, train_split: str = "train"
+    model: nn.Module,
+    data: TensorData,
+    vocab: Vocab,
+    cfg: FitConfig,
+    ctx: RunContext,
+    train_split: str = "train",
 ) -> dict[str, float]:
-    """fit(), then the losses on every split, the loss curve and samples; returns the lab's metrics."""
+    """fit(), then the losses on every split, the loss curve and samples; returns the lab's metrics.
+
+    `cfg` is the lab's Config: fit()'s fields plus `block_size` and `n_samples`."""
     initial = evaluate(model, data, "val")
     started = time.perf_counter()
     result = fit(model, data, cfg, ctx)
@@ -108,11 +120,10 @@ def sample_from_run(
     run_dir: Path, build: Callable[[int], nn.Module], block_size: int, n: int, seed: int
 ) -> list[str]:
     """New names from a finished run: `build(vocab_size)` makes the model, the run's weights fill it."""
-    from dlpractice.checkpoint import load_weights
+    from dlpractice.models.saved import load_run_model
 
     vocab = load_vocab(run_dir)
-    model = build(len(vocab))
-    load_weights(Path(run_dir) / "model.safetensors", model)
+    model = load_run_model(run_dir, build(len(vocab)))
     return [vocab.decode(ids) for ids in generate(model, block_size, n, torch.Generator().manual_seed(seed))]
 
 
@@ -215,7 +226,7 @@ def ours_vs_torch(model, cfg: RecurrentConfig, cell: str, data: TensorData) -> t
     return diff, table
 
 
-def run_recurrent(cfg: RecurrentConfig, ctx, cell: str) -> dict[str, float]:
+def run_recurrent(cfg: RecurrentConfig, ctx: RunContext, cell: str) -> dict[str, float]:
     """The whole of l4, l5 or l6: only `cell` differs."""
     from dlpractice.models.makemore import copy_recurrent_weights, run_cells
 
