@@ -235,7 +235,16 @@ def load_lab(name: str) -> LabModule:
     if module is None:
         entry = catalogue_entry(lab_id)
         raise DlpError(f"lab {lab_id} ({entry.slug}) is planned but not implemented yet")
-    return cast(LabModule, importlib.import_module(module))
+    from dlpractice.extras import missing_extra, require_track
+
+    require_track(module.split(".")[2], f"lab {lab_id}")  # dlpractice.labs.<track>.<file>
+    try:
+        return cast(LabModule, importlib.import_module(module))
+    except ModuleNotFoundError as error:  # a library of a missing extra: say which line installs it
+        missing = missing_extra(error, f"lab {lab_id}")
+        if missing is None:
+            raise
+        raise missing from None
 
 
 def lab_record(lab_id: str) -> Lab:

@@ -18,45 +18,6 @@ from dlpractice.models.makemore import (
 )
 
 
-def cell_matches_torch(impl, cell: str) -> None:
-    """Unroll the written-out cell over a batch and compare with nn.* given the same weights."""
-    torch.manual_seed(0)
-    cell_cls = getattr(impl, f"{cell.upper()}Cell")
-    torch_cls = getattr(torch.nn, cell.upper())
-    reference = torch_cls(5, 7, num_layers=1, batch_first=True)
-    ours = cell_cls(5, 7)
-    ours.load_state_dict({k.removesuffix("_l0"): v for k, v in reference.state_dict().items()})
-    x = torch.randn(3, 6, 5)  # (B, T, E)
-    expected, _ = reference(x)  # (B, T, H)
-    state = ours.init_state(3, x.device)
-    outs = []
-    for t in range(6):
-        h, state, _ = ours.step(x[:, t], state)
-        outs.append(h)
-    torch.testing.assert_close(torch.stack(outs, 1), expected, atol=1e-5, rtol=0)
-
-
-@pytest.mark.exercise("l4.1")
-def test_rnn_cell_matches_torch(impl):
-    cell_matches_torch(impl, "rnn")
-
-
-@pytest.mark.exercise("l5.1")
-def test_lstm_cell_matches_torch(impl):
-    cell_matches_torch(impl, "lstm")
-
-
-@pytest.mark.exercise("l6.1")
-def test_gru_cell_matches_torch(impl):
-    cell_matches_torch(impl, "gru")
-
-
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_stub_fails_the_cell_check(cell, stub):
-    with pytest.raises(NotImplementedError):
-        cell_matches_torch(stub, cell)
-
-
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_two_layer_models_agree_and_gradients_too(cell):
     torch.manual_seed(1)
@@ -112,27 +73,6 @@ def test_window_prediction_equals_the_per_position_one(model):
         torch.testing.assert_close(m(window)[0][0], per_position[k], atol=1e-5, rtol=0)
 
 
-def attention_is_causal(impl) -> None:
-    torch.manual_seed(3)
-    model = impl.Transformer(27, 10, 16, 4, 2).eval()
-    idx = torch.randint(27, (2, 10))
-    changed = idx.clone()
-    changed[:, 6] = (idx[:, 6] + 1) % 27
-    before, after = model.logits_all(idx), model.logits_all(changed)
-    torch.testing.assert_close(before[:, :6], after[:, :6], atol=1e-6, rtol=0)  # positions < 6 untouched
-    assert not torch.allclose(before[:, 6:], after[:, 6:])  # the change is seen from position 6 on
-
-
-@pytest.mark.exercise("l7.1")
-def test_changing_a_later_token_leaves_earlier_logits_unchanged(impl):
-    attention_is_causal(impl)
-
-
-def test_stub_fails_the_attention_check(stub):
-    with pytest.raises(NotImplementedError):
-        attention_is_causal(stub)
-
-
 def test_attention_rows_are_distributions_over_the_past():
     attn = makemore.CausalSelfAttention(16, 4)
     attn.keep_attention = True
@@ -147,34 +87,6 @@ def test_weight_tying_shares_one_matrix():
     assert model.lm_head.weight is model.wte.weight
     untied = Transformer(27, 8, 16, 2, 1)
     assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 27 * 16
-
-
-@pytest.mark.exercise("l3.1")
-def test_flatten_consecutive_fuses_neighbours(impl):
-    x = torch.arange(2 * 8 * 3).view(2, 8, 3)  # (B, T, C)
-    y = impl.FlattenConsecutive(2)(x)
-    assert y.shape == (2, 4, 6)
-    assert y[0, 1].tolist() == x[0, 2].tolist() + x[0, 3].tolist()  # positions 2 and 3 side by side
-    assert impl.FlattenConsecutive(8)(x).shape == (2, 24)  # a length-1 time axis is squeezed
-
-
-@pytest.mark.exercise("l3.2")
-def test_batchnorm_normalises_over_batch_and_time(impl):
-    torch.manual_seed(4)
-    bn = impl.SeqBatchNorm(5)
-    x = torch.randn(16, 4, 5) * 3 + torch.arange(4).view(1, 4, 1)  # each position has its own offset
-    y = bn(x)
-    torch.testing.assert_close(y.mean((0, 1)), torch.zeros(5), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.var((0, 1), unbiased=False), torch.ones(5), atol=1e-3, rtol=0)
-    assert y.mean(0)[0].mean() < -0.1  # per-position means are *not* removed one by one
-    torch.testing.assert_close(bn.running_mean, 0.1 * x.mean((0, 1)), atol=1e-5, rtol=0)
-
-
-def test_stub_fails_the_wavenet_checks(stub):
-    with pytest.raises(NotImplementedError):
-        test_flatten_consecutive_fuses_neighbours(stub)
-    with pytest.raises(NotImplementedError):
-        test_batchnorm_normalises_over_batch_and_time(stub)
 
 
 def test_wavenet_shapes_and_contract():

@@ -3,7 +3,6 @@ weights, to 1e-5; rotary positions depend on relative position only."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlpractice.nn.attention import (
@@ -13,69 +12,8 @@ from dlpractice.nn.attention import (
     SinusoidalPositions,
     causal_mask,
     padding_mask,
-    scaled_dot_product_attention,
     sinusoidal_table,
 )
-
-
-def qkv(b=2, h=3, tq=5, tk=7, d=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (
-        torch.randn(b, h, tq, d, generator=g),
-        torch.randn(b, h, tk, d, generator=g),
-        torch.randn(b, h, tk, d, generator=g),
-    )
-
-
-@pytest.mark.exercise("n3.1")
-def test_sdpa_matches_torch(impl) -> None:
-    sdpa = impl.scaled_dot_product_attention
-    q, k, v = qkv()
-    out, weights = sdpa(q, k, v)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 5), atol=1e-5, rtol=0)
-    mask = torch.rand(2, 1, 5, 7, generator=torch.Generator().manual_seed(1)) > 0.3
-    mask[..., 0] = True  # every query sees at least one key
-    out, weights = sdpa(q, k, v, mask)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
-    assert (weights[~mask.expand_as(weights)] == 0).all()
-
-
-@pytest.mark.exercise("n3.2")
-def test_causal_mask_matches_torch_is_causal(impl) -> None:
-    make_causal = impl.causal_mask
-    assert make_causal(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
-    assert make_causal(2, 4).tolist() == [[True, True, True, False], [True, True, True, True]]
-    q, k, v = qkv(tk=5)
-    out, _ = scaled_dot_product_attention(q, k, v, make_causal(5))
-    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.exercise("n3.3")
-def test_padding_mask_ignores_padded_keys(impl) -> None:
-    make_padding = impl.padding_mask
-    mask = make_padding(torch.tensor([2, 4]), 5)
-    assert mask.shape == (2, 1, 1, 5)
-    assert mask[:, 0, 0].tolist() == [[True, True, False, False, False], [True, True, True, True, False]]
-    q, k, v = qkv(tk=5)
-    out, _ = scaled_dot_product_attention(q, k, v, mask)
-    short, _ = scaled_dot_product_attention(q[:1], k[:1, :, :2], v[:1, :, :2])  # padding cut off instead
-    torch.testing.assert_close(out[:1], short, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "check",
-    [
-        test_sdpa_matches_torch,
-        test_causal_mask_matches_torch_is_causal,
-        test_padding_mask_ignores_padded_keys,
-    ],
-)
-def test_exercise_checks_fail_on_the_stub(check, stub) -> None:
-    with pytest.raises(NotImplementedError):
-        check(stub)
 
 
 @pytest.mark.parametrize("cross", [False, True])

@@ -84,3 +84,21 @@ def test_unknown_exercise_and_lab_suggest() -> None:
         find_exercise("l2.11")
     with pytest.raises(DlpError, match="no exercises yet"):
         exercises_for("r4")
+
+
+def test_every_assert_in_the_checks_says_what_was_expected() -> None:
+    """`dlp check` shows a failing check's first line: a bare `assert` or NumPy/torch comparison would show
+    `AssertionError:` and nothing a learner can act on."""
+    import ast
+
+    from dlpractice.practice.exercises import CHECKS_DIR
+
+    bare = []
+    for path in sorted(CHECKS_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assert) and node.msg is None:
+                bare.append(f"{path.name}:{node.lineno}")
+            library = isinstance(node, ast.Attribute) and node.attr.startswith("assert_")
+            if library and path.name != "support.py":
+                bare.append(f"{path.name}:{node.lineno} ({node.attr}: use support.assert_close)")
+    assert not bare, f"asserts without a message for the learner: {bare}"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from dlpractice.practice.exercises import TESTS_DIR, all_exercises, check_files
+from dlpractice.practice.checker import pytest_command
+from dlpractice.practice.exercises import all_exercises, check_files
 from dlpractice.practice.workspace import ENV_DIR, MANIFEST, indent_code, replace_region, stub_line
 
 EXERCISES = {exercise.id: exercise for exercise in all_exercises()}
@@ -394,21 +394,17 @@ def variant_workspace(root: Path, kind: str) -> Path:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[dict]]]:
     """kind -> exercise id -> its checks' outcomes; the three kinds are graded side by side."""
-    files = sorted({str(path) for paths in check_files().values() for path in paths})
+    files = sorted({path for paths in check_files().values() for path in paths})
     running = {}
     for kind in ("reference", "stub", "mutation"):
         root = variant_workspace(tmp_path_factory.mktemp(kind), kind)
-        command = [
-            sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider",
-            "--dlp-exercise", "all", "--dlp-report", str(root / "report.json"),
-            *(["--dlp-first-failure"] if kind != "reference" else []),
-        ]  # fmt: skip
+        command = pytest_command(files, "all", root / "report.json", first_failure=kind != "reference")
         env = {**os.environ, ENV_DIR: str(root)}
         running[kind] = (
             root,
             subprocess.Popen(
                 command,
-                cwd=TESTS_DIR.parent,
+                cwd=root,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -443,6 +439,7 @@ def test_every_exercise_has_a_mutation() -> None:
     assert not set(MUTATIONS) - set(EXERCISES), "mutations of exercises that no longer exist"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_checks_pass_on_the_reference(graded, exercise_id: str) -> None:
     checks = graded["reference"].get(exercise_id, [])
@@ -450,6 +447,7 @@ def test_checks_pass_on_the_reference(graded, exercise_id: str) -> None:
     assert all(c["outcome"] == "passed" for c in checks), [c["message"] for c in checks]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_checks_fail_on_the_stub(graded, exercise_id: str) -> None:
     failures = [c["message"] for c in graded["stub"].get(exercise_id, []) if c["outcome"] == "failed"]
@@ -457,6 +455,7 @@ def test_checks_fail_on_the_stub(graded, exercise_id: str) -> None:
     assert any("NotImplementedError" in message for message in failures), failures
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_checks_fail_on_a_mutation(graded, exercise_id: str) -> None:
     if exercise_id not in MUTATIONS:

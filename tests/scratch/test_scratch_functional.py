@@ -26,23 +26,6 @@ def test_softmax_and_log_softmax_match_torch(check_against_torch, axis):
     check_against_torch(lambda t: F.log_softmax(t, axis), lambda t: torch.log_softmax(t, axis), [x])
 
 
-@pytest.mark.exercise("f1.3")
-@SETTINGS
-@given(
-    n=st.integers(1, 6),
-    classes=st.integers(2, 7),
-    scale=st.sampled_from([1.0, 30.0]),
-    seed=st.integers(0, 999),
-)
-def test_cross_entropy_matches_torch(check_against_torch, impl, n, classes, scale, seed):
-    targets = np.random.default_rng(seed).integers(0, classes, n)
-    check_against_torch(
-        lambda t: impl.cross_entropy(t, targets),
-        lambda t: TF.cross_entropy(t, torch.as_tensor(targets)),
-        [normal(n, classes, seed=seed) * scale],  # scale 30: large logits must not overflow
-    )
-
-
 def test_cross_entropy_is_stable_for_huge_logits():
     loss = F.cross_entropy(Tensor([[1000.0, 0.0], [0.0, -1000.0]], requires_grad=True), [0, 1])
     assert np.isfinite(loss.item()) and loss.item() == pytest.approx(500.0)

@@ -83,13 +83,6 @@ def test_optimizer_matches_torch_for_100_steps(name):
     assert_same_trajectory(*OPTIMIZERS[name])
 
 
-@pytest.mark.exercise("f5.1")
-@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if n.startswith("adam")])
-def test_adam_family_matches_torch_for_100_steps(impl, name):
-    ours_cls, torch_cls, kwargs = OPTIMIZERS[name]
-    assert_same_trajectory(getattr(impl, ours_cls.__name__), torch_cls, kwargs)
-
-
 def test_optimizers_use_torch_defaults():
     params = [Tensor(np.zeros(1), requires_grad=True)]
     for ours_cls, torch_cls, _ in OPTIMIZERS.values():

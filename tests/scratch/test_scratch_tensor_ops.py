@@ -110,21 +110,6 @@ def test_max_shares_the_gradient_between_ties_like_amax(check_against_torch):
     )
 
 
-@pytest.mark.exercise("f1.2")
-@SETTINGS
-@given(
-    batch=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
-    n=st.integers(1, 5),
-    m=st.integers(1, 5),
-    p=st.integers(1, 5),
-    seed=seeds,
-)
-def test_batched_matmul_matches_torch(check_against_torch, impl, batch, n, m, p, seed):
-    a_batch, b_batch = batch.input_shapes
-    a, b = normal((*a_batch, n, m), seed), normal((*b_batch, m, p), seed + 1)
-    check_against_torch(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], tensor=impl.Tensor)
-
-
 @pytest.mark.parametrize("shapes", [((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 5, 3), (3,))])
 def test_matmul_with_vectors_follows_numpy_rules(check_against_torch, shapes):
     a_shape, b_shape = shapes

@@ -67,34 +67,6 @@ def tokenizer_with_specials(corpus: str) -> BPETokenizer:
     return BPETokenizer.train(corpus + SPECIALS[0], vocab_size=256 + 100, special_tokens=SPECIALS)
 
 
-@pytest.mark.exercise("n2.1")
-def test_count_pairs_counts_overlapping_pairs_with_weight(impl) -> None:
-    count_pairs = impl.count_pairs
-    assert count_pairs([1, 2, 1, 2]) == {(1, 2): 2, (2, 1): 1}
-    assert count_pairs([7, 7, 7]) == {(7, 7): 2}
-    assert count_pairs([5]) == {}
-    counts = {(1, 2): 10}
-    assert count_pairs([1, 2, 3], counts, weight=-4) == {(1, 2): 6, (2, 3): -4}
-
-
-@pytest.mark.exercise("n2.2")
-def test_merge_replaces_pairs_left_to_right(impl) -> None:
-    merge = impl.merge
-    assert merge([1, 2, 3, 1, 2], (1, 2), 99) == [99, 3, 99]
-    assert merge([7, 7, 7], (7, 7), 99) == [99, 7]
-    assert merge([7, 7, 7, 7], (7, 7), 99) == [99, 99]
-    assert merge([1, 3, 2], (1, 2), 99) == [1, 3, 2]
-    assert merge([], (1, 2), 99) == []
-
-
-@pytest.mark.parametrize(
-    "check", [test_count_pairs_counts_overlapping_pairs_with_weight, test_merge_replaces_pairs_left_to_right]
-)
-def test_exercise_checks_fail_on_the_stub(check, stub) -> None:
-    with pytest.raises(NotImplementedError):
-        check(stub)
-
-
 def test_regex_split_covers_the_text(corpus: str) -> None:
     assert "".join(split_chunks(corpus, GPT4_SPLIT_PATTERN)) == corpus
 

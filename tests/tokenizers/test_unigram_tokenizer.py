@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import pairwise
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlpractice.tokenizers.unigram import (
@@ -55,29 +55,6 @@ def training_text(corpus: str) -> str:
 @pytest.fixture(scope="module")
 def tokenizer(training_text: str) -> UnigramTokenizer:
     return UnigramTokenizer.train(training_text, vocab_size=200)
-
-
-@pytest.mark.exercise("n2.3")
-@settings(max_examples=150, deadline=None)
-@given(
-    word=st.text(alphabet="abc▁d", min_size=1, max_size=8),
-    logp=st.dictionaries(st.text(alphabet="abc▁", min_size=1, max_size=3), st.floats(-12, -0.1), min_size=1),
-)
-@example(word="abc", logp={"ab": -5.0, "a": -1.0, "bc": -1.0})  # greedy longest match takes "ab": worse
-def test_viterbi_finds_the_best_segmentation(impl, word: str, logp: dict[str, float]) -> None:
-    assert_best_segmentation(impl.viterbi, word, logp)
-
-
-def assert_best_segmentation(viterbi, word: str, logp: dict[str, float]) -> None:
-    pieces = viterbi(word, logp, 3, UNK_LOGP)
-    assert "".join(pieces) == word
-    best = max(score(candidate, logp) for candidate in segmentations(word))
-    assert math.isclose(score(pieces, logp), best, abs_tol=1e-9)
-
-
-def test_the_viterbi_check_fails_on_the_stub(stub) -> None:
-    with pytest.raises(NotImplementedError):
-        assert_best_segmentation(stub, "ab", {"a": -1.0})
 
 
 def test_words_start_at_the_space_marker() -> None:

@@ -15,27 +15,10 @@ from dlpractice.tokenizers.wordpiece import (
     pre_tokenize,
 )
 
-SMALL_VOCAB = {UNK: 0, "un": 1, "##aff": 2, "##able": 3, "##a": 4, "a": 5, "##b": 6, "u": 7, "##n": 8}
-
 
 @pytest.fixture(scope="module")
 def tokenizer(corpus: str) -> WordPieceTokenizer:
     return WordPieceTokenizer.train(corpus[:6000], vocab_size=300)
-
-
-@pytest.mark.exercise("n2.4")
-def test_greedy_longest_match_first(impl) -> None:
-    tokenize_word = impl.WordPieceTokenizer(SMALL_VOCAB).tokenize_word
-    assert tokenize_word("unaffable") == ["un", "##aff", "##able"]
-    assert tokenize_word("un") == ["un"]
-    assert tokenize_word("ab") == ["a", "##b"]
-    assert tokenize_word("unx") == [UNK]  # one unknown position makes the whole word unknown
-    assert tokenize_word("é") == [UNK]
-
-
-def test_the_greedy_check_fails_on_the_stub(stub) -> None:
-    with pytest.raises(NotImplementedError):
-        test_greedy_longest_match_first(stub)
 
 
 def test_the_likelihood_score_prefers_pairs_whose_parts_are_rare() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from dlpractice.errors import DlpError, did_you_mean
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/dlpractice
-TESTS_DIR = PACKAGE_DIR.parents[1] / "tests"  # the checks live in the repository's tests/
+CHECKS_DIR = PACKAGE_DIR / "practice" / "checks"  # shipped with the package, so an installed wheel grades
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN EXERCISE (?P<id>[a-z]+\d+\.\d+): (?P<task>.+?)\s*$")
 END = re.compile(r"^[ \t]*# END EXERCISE\s*$")
@@ -170,10 +170,10 @@ def practice_labs() -> list[str]:
     return sorted({exercise.lab for exercise in all_exercises()}, key=lambda lab: (lab[0], int(lab[1:])))
 
 
-def check_files(tests_dir: Path = TESTS_DIR) -> dict[str, list[Path]]:
-    """Exercise id -> the test files that hold checks marked `@pytest.mark.exercise(id)`."""
+def check_files(checks_dir: Path = CHECKS_DIR) -> dict[str, list[Path]]:
+    """Exercise id -> the files that hold its checks (tests marked `@pytest.mark.exercise(id)`)."""
     found: dict[str, list[Path]] = {}
-    for path in sorted(tests_dir.rglob("test_*.py")):
+    for path in sorted(checks_dir.rglob("test_*.py")):
         for exercise_id in sorted(set(CHECK_MARK.findall(path.read_text(encoding="utf-8")))):
             found.setdefault(exercise_id, []).append(path)
     return found

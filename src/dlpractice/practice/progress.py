@@ -12,10 +12,14 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlpractice.errors import DlpError
 from dlpractice.home import dlp_home, ensure_writable
 from dlpractice.practice.checker import PASS_MARK, CheckReport
+
+if TYPE_CHECKING:
+    from dlpractice.registry import Lab
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (
@@ -33,11 +37,17 @@ def db_path() -> Path:
     return dlp_home() / "progress.db"
 
 
-def connect() -> sqlite3.Connection:
-    ensure_writable(dlp_home())
+def connect(read_only: bool = False) -> sqlite3.Connection:
+    """The progress database; `read_only` opens an existing one without writing a byte (a read-only
+    $DLP_HOME can still show progress)."""
     try:
-        connection = sqlite3.connect(db_path())
-        connection.execute(SCHEMA)
+        if read_only:
+            connection = sqlite3.connect(f"{db_path().as_uri()}?mode=ro", uri=True)
+            connection.execute("SELECT 1 FROM checks LIMIT 1")
+        else:
+            ensure_writable(dlp_home())
+            connection = sqlite3.connect(db_path())
+            connection.execute(SCHEMA)
     except sqlite3.DatabaseError as err:
         raise DlpError(
             f"{db_path()} is not a progress database ({err}); `dlp progress --reset` starts anew"
@@ -61,7 +71,7 @@ def best_scores() -> dict[str, float]:
     """Lab id -> best score of any full check."""
     if not db_path().exists():
         return {}
-    with closing(connect()) as db:
+    with closing(connect(read_only=True)) as db:
         return dict(db.execute("SELECT lab, MAX(score) FROM checks GROUP BY lab").fetchall())
 
 
@@ -85,14 +95,14 @@ class LabProgress:
 def syllabus_progress() -> list[LabProgress]:
     """Every lab of the syllabus with its exercises, best score, passed and unlocked state."""
     from dlpractice.practice.exercises import all_exercises
-    from dlpractice.registry import SYLLABUS, implemented_modules, lab_record
+    from dlpractice.registry import SYLLABUS, implemented_modules
 
     best = best_scores()
     counts: dict[str, int] = {}
     for exercise in all_exercises():
         counts[exercise.lab] = counts.get(exercise.lab, 0) + 1
     done = implemented_modules()
-    labs = [lab_record(entry.id) if entry.id in done else entry for entry in SYLLABUS]
+    labs = [known_record(entry, entry.id in done) for entry in SYLLABUS]
     passed = {lab.id for lab in labs if best.get(lab.id, 0.0) >= PASS_MARK}
     return [
         LabProgress(
@@ -108,3 +118,16 @@ def syllabus_progress() -> list[LabProgress]:
         )
         for lab in labs
     ]
+
+
+def known_record(entry: Lab, implemented: bool) -> Lab:
+    """The lab's own record when it is implemented and importable; its syllabus entry when its extra is
+    not installed (progress still shows the lab, without its prerequisites)."""
+    from dlpractice.registry import lab_record
+
+    if not implemented:
+        return entry
+    try:
+        return lab_record(entry.id)
+    except DlpError:  # "lab n7 needs the nlp extra": not a reason to hide the learner's progress
+        return entry

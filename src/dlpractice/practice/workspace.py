@@ -205,11 +205,16 @@ def load_file(path: Path, package_module: str) -> ModuleType:
 
 
 def implementation(exercise_id: str) -> ModuleType:
-    """The module a check grades: the learner's workspace file when $DLP_PRACTICE_DIR names a workspace
-    that holds the exercise, else the package's own (reference) module."""
+    """The module a check grades: with $DLP_PRACTICE_DIR set, the learner's file that holds the exercise
+    (never the reference: a manifest without the exercise fails its checks), else the package's module."""
+    exercise = find_exercise(exercise_id)  # the package says which module it is, not the workspace
     workspace = os.environ.get(ENV_DIR)
-    if workspace:
-        entry = read_manifest(Path(workspace)).get("exercises", {}).get(exercise_id)
-        if entry is not None:
-            return load_file(Path(workspace) / entry["file"], entry["module"])
-    return importlib.import_module(find_exercise(exercise_id).module)
+    if not workspace:
+        return importlib.import_module(exercise.module)
+    entry = read_manifest(Path(workspace)).get("exercises", {}).get(exercise_id)
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise DlpError(
+            f"{MANIFEST} in {workspace} names no file for exercise {exercise_id}; "
+            f"`dlp practice {exercise.lab} --force` writes the workspace again"
+        )
+    return load_file(Path(workspace) / entry["file"], exercise.module)
