@@ -17,8 +17,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
@@ -155,26 +154,3 @@ class Seq2SeqTasks:
         examples = self.splits[split]
         for start in range(0, len(examples), self.eval_batch_size):
             yield collate(examples[start : start + self.eval_batch_size])
-
-
-# A second model in the same run (superseded by RunContext.child; kept while labs move to it).
-
-
-class PrefixedTracker:
-    """The run's tracker with a prefix on every metric, for a second model trained in the same run."""
-
-    def __init__(self, tracker, prefix: str):
-        self.tracker, self.prefix = tracker, prefix
-
-    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
-        self.tracker.log_metrics(step, {self.prefix + k: v for k, v in metrics.items()})
-
-    def flush(self) -> None:
-        self.tracker.flush()
-
-
-def side_context(ctx: Any, name: str) -> Any:
-    """A context for a comparison model: its own folder and metric names, never resumed."""
-    folder = ctx.run_dir / name
-    folder.mkdir(exist_ok=True)
-    return replace(ctx, run_dir=folder, resume=None, tracker=PrefixedTracker(ctx.tracker, f"{name}_"))

@@ -27,7 +27,6 @@ import torch
 
 from dlpractice.config import NonNegativeFloat, PositiveFloat, PositiveInt, Range, UnitInterval
 from dlpractice.data.batching import TensorData
-from dlpractice.data.seq2seq import side_context
 from dlpractice.data.shakespeare import load_corpus
 from dlpractice.data.words import (
     SkipGramData,
@@ -274,7 +273,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         optimizer=cfg.glove_optimizer,
         lr=cfg.glove_lr,
     )
-    rows["GloVe"] = train(glove, counts, glove_cfg, side_context(ctx, "glove"))
+    rows["GloVe"] = train(glove, counts, glove_cfg, ctx.child("glove"))
     passes_seen = cfg.steps * cfg.batch_size / (len(pairs.train[0]) / cfg.pair_passes)
     gensim = None
     if cfg.compare_gensim:

@@ -43,7 +43,6 @@ from dlpractice.data.sentiment import (
     load_sentences,
     tokenize,
 )
-from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune
@@ -171,7 +170,7 @@ def train_from_scratch(
     }[kind]
     row = {"val": [], "test": [], "seconds": 0.0}
     for seed in range(ctx.seed, ctx.seed + cfg.seeds):  # the later seeds in their own folders
-        run_ctx = ctx if seed == ctx.seed else replace(side_context(ctx, f"seed{seed}"), seed=seed)
+        run_ctx = ctx if seed == ctx.seed else replace(ctx.child(f"seed{seed}"), seed=seed)
         torch.manual_seed(seed)
         model = build_classifier(kind, len(vocab), n_classes=n_classes, dropout=cfg.dropout, **sizes)
         result = fit(model, batches, replace(cfg, lr=cfg.bag_lr) if kind == "bag" else cfg, run_ctx)
@@ -286,7 +285,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
             rows[kind] = fine_tune(data, cfg, ctx)
         else:  # the first model may resume from the run's checkpoint; the others are retrained
             rows[kind] = train_from_scratch(
-                kind, batches, vocab, len(data.classes), cfg, ctx if not rows else side_context(ctx, kind)
+                kind, batches, vocab, len(data.classes), cfg, ctx if not rows else ctx.child(kind)
             )
     ctx.figure("loss", loss_figure(rows), "Loss curves")
     metrics = report(rows, data, cfg, ctx)

@@ -24,7 +24,6 @@ import torch
 from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from dlpractice.data.batching import LengthBatches, pad_rows
 from dlpractice.data.conll import ENTITY_TYPES, LABELS, NerData, Sentence, load_ner
-from dlpractice.data.seq2seq import side_context
 from dlpractice.errors import DlpError
 from dlpractice.metrics.ner import ERROR_KINDS, classify_errors, entity_scores, recall_by_group
 from dlpractice.models import crf
@@ -266,7 +265,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     data = take(load_ner(ctx.data, ctx.data_dir, cfg.n_generated), cfg)
     ctx.record_data(data.describe())
     gold = [list(s.tags) for s in data.test]
-    runs = {"BiLSTM-CRF": train_bilstm_crf(data, cfg, side_context(ctx, "bilstm_crf"))}
+    runs = {"BiLSTM-CRF": train_bilstm_crf(data, cfg, ctx.child("bilstm_crf"))}
     torch.manual_seed(ctx.seed)
     name = "MiniLM" if cfg.model == "minilm" else cfg.model.rstrip("/").split("/")[-1]
     runs[name] = tuned = fine_tune(data, cfg, ctx)
