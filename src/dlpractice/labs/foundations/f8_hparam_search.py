@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dlpractice.checkpoint import TrainState, capture_rng, save_checkpoint
 from dlpractice.config import NonNegativeInt, PositiveInt
 from dlpractice.data.digits import load_digits
-from dlpractice.errors import DlpError, RunInterrupted
+from dlpractice.errors import RunInterrupted
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
 from dlpractice.registry import lab
 from dlpractice.train import StopFlag
@@ -275,8 +275,6 @@ def mark_resumable(ctx) -> None:
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
-    if cfg.workers < 1:
-        raise DlpError(f"workers must be at least 1, not {cfg.workers}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     digits = load_digits(ctx.data)
     ctx.record_data({**digits.describe(), "train_subset": cfg.train_subset})

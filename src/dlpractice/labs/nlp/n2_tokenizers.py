@@ -28,7 +28,6 @@ from torch import nn
 
 from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Range
 from dlpractice.data.fetch import RealFile, find_local, locate
-from dlpractice.errors import DlpError
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.tokenizers import BPETokenizer, compare_tokenizers
@@ -128,8 +127,6 @@ def stdlib_text() -> tuple[str, str]:
 
 def load_text(cfg: Config, ctx) -> tuple[str, dict]:
     source = ctx.data
-    if cfg.text not in TEXTS:
-        raise DlpError(f"text={cfg.text!r} is not one of {', '.join(TEXTS)}")
     if source == "auto":
         source = "real" if find_local(TEXTS[cfg.text], ctx.data_dir) else "embedded"
     if source == "real":

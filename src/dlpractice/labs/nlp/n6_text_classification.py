@@ -43,7 +43,6 @@ from dlpractice.data.sentiment import (
     load_sentences,
     tokenize,
 )
-from dlpractice.errors import DlpError
 from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone
@@ -269,8 +268,6 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
-    if cfg.seeds < 1:
-        raise DlpError(f"seeds must be at least 1, not {cfg.seeds}")
     if "minilm" in cfg.models:  # a bad --model or ft_reinit_layers fails now, not after the other models
         finetune.check_reinit_layers(check_backbone(cfg.model), cfg.ft_reinit_layers)
     if cfg.task == "langid":
