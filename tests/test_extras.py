@@ -98,3 +98,16 @@ def test_dlp_run_without_the_nlp_extra_prints_one_line(tmp_path) -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'dlpractice[nlp]'" in lines[0], done.stderr
+
+
+@pytest.mark.slow
+def test_dlp_list_without_the_nlp_extra_still_lists_every_lab(tmp_path) -> None:
+    code = "import sys; sys.modules['seqeval'] = None; from dlpractice.cli import main; main()"
+    env = {**os.environ, "DLP_HOME": str(tmp_path), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, "list"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    n7 = next(line for line in done.stdout.splitlines() if " n7 " in line)
+    assert "needs its extra" in n7
+    assert "makemore-mlp" in done.stdout and "val_loss ≤ 2.12" in done.stdout  # core labs as before

@@ -104,12 +104,16 @@ def list_labs() -> None:
     for track, title in TRACKS.items():
         branch = tree.add(f"[bold]{title}[/]")
         for entry in (lab for lab in SYLLABUS if lab.track == track):
-            lab = lab_record(entry.id) if entry.id in done else entry
-            state = "[green]implemented[/]" if entry.id in done else "[dim]planned[/]"
+            lab, state = entry, "[dim]planned[/]"
+            if entry.id in done:
+                try:
+                    lab, state = lab_record(entry.id), "[green]implemented[/]"
+                except DlpError:  # its track's extra is not installed: list it all the same
+                    state = "[yellow]implemented, needs its extra[/]"
             fields = [f"{lab.id:4} {lab.slug:26} {state}"]
             if lab.requires:
                 fields.append(f"needs {', '.join(lab.requires)}")
-            if entry.id in done:
+            if lab is not entry:  # the lab's own record: its metric and bar
                 fields.append(f"bar {_bar(lab)}" if lab.bar is not None else f"metric {lab.metric}")
             last = latest.get(lab.id)
             if last is not None:
