@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	DLP_THREADS=1 $(BIN)/python -m pytest
+
+# the edit loop: unit and parity tests; `make test` adds the end-to-end ones (marked slow)
+test-fast: setup
+	$(BIN)/ruff check src tests benchmarks
+	DLP_THREADS=1 $(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -273,6 +273,7 @@ def test_bad_combinations_and_choices_are_one_line_errors(lab, overrides, messag
         build_config(module.Config, module.PRESETS, "full", overrides)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override", ["lr=nan", "steps=-5"])
 def test_dlp_run_rejects_out_of_range_before_creating_a_run(dlp, dlp_home, override):
     result = dlp("run", "l2", "--preset", "smoke", "--data", "embedded", "--set", override)
@@ -282,6 +283,7 @@ def test_dlp_run_rejects_out_of_range_before_creating_a_run(dlp, dlp_home, overr
     assert not (dlp_home / "runs").exists() or not any((dlp_home / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_dlp_show_prints_each_fields_range_and_choices(dlp):
     rows = {line.split("│")[1].strip(): line for line in dlp("show", "l2").stdout.splitlines() if "│" in line}
     assert "int ≥ 1" in rows["steps"] and "float > 0" in rows["lr"] and "int ≥ 0" in rows["n_samples"]

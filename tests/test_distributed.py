@@ -75,6 +75,7 @@ def report(out: Path, rank: int) -> dict:
     return json.loads((out / f"rank{rank}.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_one_process_curve(two_processes, one_process):
     single, single_weights = one_process
     vals = [e["val_loss"] for e in single.history if "val_loss" in e]
@@ -90,6 +91,7 @@ def test_two_processes_follow_the_one_process_curve(two_processes, one_process):
         assert max_gap(seen["weights"], single_weights) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_only_the_main_process_logs_and_writes(two_processes):
     main, other = report(two_processes, 0), report(two_processes, 1)
     assert main["logged"] > 0 and main["cut_logged"] > 0
@@ -103,6 +105,7 @@ def test_only_the_main_process_logs_and_writes(two_processes):
     assert not any((two_processes / "cut" / "rank1").iterdir())
 
 
+@pytest.mark.slow
 def test_a_two_process_checkpoint_resumes_in_one_process(two_processes, one_process, tmp_path):
     single, single_weights = one_process
     # only the second process got the Ctrl-C, and both stopped after the same step

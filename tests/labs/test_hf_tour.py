@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 
@@ -9,6 +10,7 @@ from dlpractice.labs.nlp import n1_hf_tour as n1
 from dlpractice.runner import RunSpec, start_run
 
 
+@pytest.mark.slow
 def test_smoke_run_shows_every_step(tiny_bert, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # any attempt to reach the Hub fails the test
     outcome = start_run(RunSpec("n1", "smoke", (f"model={tiny_bert}",), data="embedded"))

@@ -59,6 +59,7 @@ class CountingTrainer:
 TRAIN_AND_SCORE = f8.train_and_score
 
 
+@pytest.mark.slow
 def test_interrupted_search_resumes_with_only_the_missing_trials(monkeypatch: pytest.MonkeyPatch) -> None:
     # 4 trials finish (3 grid, 1 random), the 5th (random) is cut off mid-training
     monkeypatch.setattr(f8, "train_and_score", CountingTrainer(fail_at=5))

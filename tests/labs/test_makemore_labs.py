@@ -8,6 +8,7 @@ from dlpractice.runner import RunSpec, start_run
 from dlpractice.tracking import tracked_runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("lab", "figures"), [("l1", {"loss", "counts"}), ("l2", {"loss", "embedding", "activations"})]
 )
@@ -34,6 +35,7 @@ def test_smoke_run(lab, figures):
     assert "val_loss" in tracked.data.metrics and "train_loss" in tracked.data.metrics
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(quality):
     first = start_run(RunSpec("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3))
     second = start_run(RunSpec("l2", "smoke", ("steps=60", "eval_every=30"), data="embedded", seed=3))

@@ -26,6 +26,7 @@ def tiny(model_type: str) -> torch.nn.Module:
     return gpt.build_model(model_type, size)
 
 
+@pytest.mark.slow
 def test_smoke_run():
     outcome = start_run(RunSpec("l8", "smoke", data="embedded"))
     m = outcome.metrics
@@ -103,6 +104,7 @@ def test_embedded_corpus_is_deterministic_text():
     assert vocab.decode(vocab.encode(text[:500]).tolist()) == text[:500]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
     """A real SIGINT at step 80 of the smoke run; the resumed run ends where an unbroken one does."""
     unbroken = start_run(RunSpec("l8", "smoke", data="embedded"))

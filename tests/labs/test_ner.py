@@ -121,6 +121,7 @@ def test_length_batches_cut_padding_and_cover_every_row():
     assert [b[0].shape[1] for b in data.eval_batches("train")] == [2, 4, 5]
 
 
+@pytest.mark.slow
 def test_smoke_run(tiny_bert):
     outcome = start_run(RunSpec("n7", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
@@ -134,6 +135,7 @@ def test_smoke_run(tiny_bert):
     assert outcome.record.data_source == "embedded"
 
 
+@pytest.mark.slow
 def test_missing_conll_is_a_one_line_error(tmp_path):
     with pytest.raises(DlpError, match="conll2003-train.txt not found.*put https://"):
         start_run(RunSpec("n7", "smoke", data="real", data_dir=str(tmp_path)))

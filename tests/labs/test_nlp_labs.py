@@ -18,6 +18,7 @@ def figures_of(outcome) -> set[str]:
     return {p.stem for p in (outcome.run_dir / "figures").glob("*.png")}
 
 
+@pytest.mark.slow
 def test_n2_smoke() -> None:
     outcome = start_run(RunSpec("n2", "smoke", data="embedded"))
     m = outcome.metrics
@@ -29,11 +30,13 @@ def test_n2_smoke() -> None:
     assert "| ours-bpe |" in outcome.report.read_text()
 
 
+@pytest.mark.slow
 def test_n2_real_text_missing_is_one_line_error(tmp_path) -> None:
     with pytest.raises(DlpError, match="taylorswift.txt not found.*put https://"):
         start_run(RunSpec("n2", "smoke", data="real", data_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_n3_smoke() -> None:
     outcome = start_run(RunSpec("n3", "smoke", data="embedded"))
     m = outcome.metrics
@@ -42,6 +45,7 @@ def test_n3_smoke() -> None:
     assert figures_of(outcome) == {"loss", "positions", "masks", "attention_map"}
 
 
+@pytest.mark.slow
 def test_n4_smoke() -> None:
     outcome = start_run(RunSpec("n4", "smoke", ("steps=30",), data="real"))  # generated whatever --data says
     m = outcome.metrics
@@ -91,6 +95,7 @@ def test_n4_model_config_follows_the_lab_config() -> None:
     assert n4.model_config(n4.Config()) == TransformerConfig()
 
 
+@pytest.mark.slow
 def test_n5_smoke() -> None:
     outcome = start_run(RunSpec("n5", "smoke", ("steps=20",), data="embedded"))
     assert {"gru_bahdanau_test_sort", "lstm_luong_long_reverse", "lstm_luong_params"} <= set(outcome.metrics)

@@ -176,6 +176,7 @@ def test_read_squad(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_smoke_run(tiny_bert):
     outcome = start_run(RunSpec("n8", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
@@ -188,6 +189,7 @@ def test_smoke_run(tiny_bert):
     assert "| first window only |" in outcome.report.read_text()
 
 
+@pytest.mark.slow
 def test_missing_squad_is_a_one_line_error(tmp_path):
     with pytest.raises(DlpError, match="train-v1.1.json not found.*put https://rajpurkar"):
         start_run(RunSpec("n8", "smoke", data="real", data_dir=str(tmp_path)))

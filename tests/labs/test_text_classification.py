@@ -28,6 +28,7 @@ from dlpractice.runner import RunSpec, start_run
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
+@pytest.mark.slow
 def test_smoke_run(tiny_bert):
     outcome = start_run(RunSpec("n6", "smoke", (f"model={tiny_bert}",), data="embedded"))
     m = outcome.metrics
@@ -53,6 +54,7 @@ def test_smoke_run(tiny_bert):
     torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fine_tuning_does_not_depend_on_the_models_trained_before_it(tiny_bert):
     """The new head is drawn from the run's seed, not from the random state the bag model left."""
     probs = []
@@ -64,6 +66,7 @@ def test_fine_tuning_does_not_depend_on_the_models_trained_before_it(tiny_bert):
     assert probs[0] == probs[1]
 
 
+@pytest.mark.slow
 def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder(tiny_bert, monkeypatch):
     seen = {}
 
@@ -94,6 +97,7 @@ def test_domain_adaptation_reads_training_sentences_only_and_changes_the_encoder
     assert 0 <= outcome.metrics["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_seeds_average_the_scores_of_the_models_from_scratch():
     outcome = start_run(RunSpec("n6", "smoke", ("models=bag,cnn", "seeds=2"), data="embedded"))
     m = outcome.metrics
@@ -107,11 +111,13 @@ def test_seeds_average_the_scores_of_the_models_from_scratch():
     assert "| Kim CNN | 2 |" in outcome.report.read_text()
 
 
+@pytest.mark.slow
 def test_real_data_missing_is_one_line_error(tmp_path):
     with pytest.raises(DlpError, match=r"rt-polaritydata.tar.gz not found.*put https://.*extracted files"):
         start_run(RunSpec("n6", "smoke", data="real", data_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_more_layers_to_reinit_than_the_backbone_has_fails_before_training(tiny_bert):
     overrides = ("models=bag,minilm", f"model={tiny_bert}", "ft_reinit_layers=3")  # tiny_bert has 2 layers
     with pytest.raises(DlpError, match="ft_reinit_layers=3: the backbone has 2 encoder layers"):
@@ -305,6 +311,7 @@ def test_catalogues_are_read_cleaned_and_deduplicated(tmp_path):
         langid.load_catalogues(100, ("de", "fr"), root)
 
 
+@pytest.mark.slow
 def test_langid_smoke_run(tmp_path):
     root = fake_locale(tmp_path / "locale", per_language=60)
     overrides = ("task=langid", "languages=de,fr", f"locale_dir={root}", "per_language=50", "models=bag,cnn")

@@ -30,6 +30,7 @@ A cat and a dog; the cat's mat.
 Dogs and cats sat."""
 
 
+@pytest.mark.slow
 def test_smoke_run():
     outcome = start_run(RunSpec("l9", "smoke", data="embedded"))
     m = outcome.metrics

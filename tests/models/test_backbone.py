@@ -25,6 +25,7 @@ def test_a_directory_without_a_config_is_refused(tmp_path):
         resolve_backbone(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_an_unreachable_hub_id_is_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DlpError, match="cannot load model 'nobody/no-such-model'") as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from dlpractice.practice.notebook import notebook_cells
@@ -20,6 +21,7 @@ def test_cells_follow_the_lab_and_unroll_run() -> None:
     assert any("fit(model, data, cfg, ctx)" in text for text in code) and code[-2].endswith("metrics")
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(dlp, tmp_path, dlp_home) -> None:
     path = tmp_path / "l1.ipynb"
     made = dlp("notebook", "l1", "--out", str(path))
