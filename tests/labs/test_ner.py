@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import pytest
@@ -13,30 +12,9 @@ from dlpractice.data.conll import LABELS, generate_sentences, read_conll, to_iob
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n7_ner
 from dlpractice.metrics.ner import classify_errors, entity_scores, recall_by_group
-from dlpractice.models import crf as crf_module
 from dlpractice.models.crf import BiLSTMCRF
+from dlpractice.practice.checks.test_n7_ner import K, hand_score, random_crf
 from dlpractice.runner import RunSpec, start_run
-
-K = 3  # tags in the brute-force checks: 3 tags, up to 5 tokens = 243 paths
-
-
-def random_crf(seed: int) -> tuple[crf_module.CRF, torch.Tensor, torch.Tensor]:
-    """A CRF with random scores and a batch of 4 sentences of lengths 5, 3, 1 and 4 (padded to 5)."""
-    torch.manual_seed(seed)
-    model = crf_module.CRF(K)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 1.5)
-    emissions = torch.randn(4, 5, K) * 2
-    mask = torch.arange(5)[None, :] < torch.tensor([5, 3, 1, 4])[:, None]
-    return model, emissions, mask
-
-
-def hand_score(model: crf_module.CRF, emissions: torch.Tensor, path: tuple[int, ...]) -> torch.Tensor:
-    """start + emissions + transitions + end of one path, written as the sum it is."""
-    score = model.start[path[0]] + model.end[path[-1]]
-    score = score + sum(emissions[t, tag] for t, tag in enumerate(path))
-    return score + sum(model.transitions[a, b] for a, b in itertools.pairwise(path))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dlpractice.practice.checks.test_n2_tokenizers import score, segmentations
 from dlpractice.tokenizers.unigram import (
     SPACE,
     UNK_SURFACE,
@@ -20,31 +21,6 @@ from dlpractice.tokenizers.unigram import (
     seed_pieces,
     to_words,
 )
-
-UNK_LOGP = -20.0
-
-
-def segmentations(word: str):
-    """Every way to cut `word` into non-empty pieces."""
-    if not word:
-        yield []
-        return
-    for end in range(1, len(word) + 1):
-        for rest in segmentations(word[end:]):
-            yield [word[:end], *rest]
-
-
-def score(pieces: list[str], logp: dict[str, float]) -> float:
-    """Log-probability of a segmentation; -inf if it uses an unknown piece longer than one character."""
-    total = 0.0
-    for piece in pieces:
-        if piece in logp:
-            total += logp[piece]
-        elif len(piece) == 1:
-            total += UNK_LOGP
-        else:
-            return -math.inf
-    return total
 
 
 @pytest.fixture(scope="module")

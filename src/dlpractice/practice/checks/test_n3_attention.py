@@ -20,19 +20,21 @@ def qkv(b=2, h=3, tq=5, tk=7, d=8, seed=0):
     )
 
 
+def assert_like_torch(
+    out: torch.Tensor, inputs: tuple[torch.Tensor, ...], expected_what: str, **options
+) -> None:
+    """`out` equals F.scaled_dot_product_attention(*inputs, **options) to float32 precision."""
+    expected = F.scaled_dot_product_attention(*inputs, **options)
+    assert_close(out, expected, expected_what, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.exercise("n3.1")
 def test_sdpa_matches_torch(impl) -> None:
     """softmax(q k^T / sqrt(d)) v, masked keys getting zero weight: PyTorch's result."""
     sdpa = impl.scaled_dot_product_attention
     q, k, v = qkv()
     out, weights = sdpa(q, k, v)
-    assert_close(
-        out,
-        F.scaled_dot_product_attention(q, k, v),
-        "the output should be softmax(q k^T / sqrt(d)) v, PyTorch's",
-        atol=1e-5,
-        rtol=1e-5,
-    )
+    assert_like_torch(out, (q, k, v), "the output should be softmax(q k^T / sqrt(d)) v, PyTorch's")
     assert_close(
         weights.sum(-1),
         torch.ones(2, 3, 5),
@@ -43,13 +45,11 @@ def test_sdpa_matches_torch(impl) -> None:
     mask = torch.rand(2, 1, 5, 7, generator=torch.Generator().manual_seed(1)) > 0.3
     mask[..., 0] = True  # every query sees at least one key
     out, weights = sdpa(q, k, v, mask)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    assert_close(
+    assert_like_torch(
         out,
-        expected,
+        (q, k, v),
         "with a mask the output should be PyTorch's (False = the key is not seen)",
-        atol=1e-5,
-        rtol=1e-5,
+        attn_mask=mask,
     )
     assert (weights[~mask.expand_as(weights)] == 0).all(), "a masked key should get exactly zero weight"
 
@@ -69,13 +69,8 @@ def test_causal_mask_matches_torch_is_causal(impl) -> None:
     )
     q, k, v = qkv(tk=5)
     out, _ = scaled_dot_product_attention(q, k, v, make_causal(5))
-    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    assert_close(
-        out,
-        expected,
-        "attention under causal_mask(5) should equal PyTorch's is_causal=True",
-        atol=1e-5,
-        rtol=1e-5,
+    assert_like_torch(
+        out, (q, k, v), "attention under causal_mask(5) should equal PyTorch's is_causal=True", is_causal=True
     )
 
 

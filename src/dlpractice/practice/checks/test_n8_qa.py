@@ -46,6 +46,7 @@ def official_f1_score(prediction, ground_truth):
 
 # ---- the checks ------------------------------------------------------------------------------------------
 
+# hand-made cases: articles, punctuation, case, repeated tokens, partial overlaps, empty answers
 CASES = [
     ("the Eiffel Tower", "Eiffel Tower"),
     ("Eiffel Tower, Paris", "The Eiffel Tower"),
