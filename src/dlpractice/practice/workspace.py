@@ -206,12 +206,14 @@ def load_file(path: Path, package_module: str) -> ModuleType:
 
 def implementation(exercise_id: str) -> ModuleType:
     """The module a check grades: with $DLP_PRACTICE_DIR set, the learner's file that holds the exercise
-    (never the reference: a manifest without the exercise fails its checks), else the package's module."""
+    (never the reference: a manifest without one of its lab's exercises fails their checks), else the
+    package's module (also for another lab's exercise, which this workspace does not practise)."""
     exercise = find_exercise(exercise_id)  # the package says which module it is, not the workspace
     workspace = os.environ.get(ENV_DIR)
-    if not workspace:
+    manifest = read_manifest(Path(workspace)) if workspace else {}
+    if manifest.get("lab") != exercise.lab:
         return importlib.import_module(exercise.module)
-    entry = read_manifest(Path(workspace)).get("exercises", {}).get(exercise_id)
+    entry = manifest.get("exercises", {}).get(exercise_id)
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise DlpError(
             f"{MANIFEST} in {workspace} names no file for exercise {exercise_id}; "
