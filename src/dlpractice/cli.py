@@ -220,10 +220,12 @@ def run(
     progress: Annotated[bool, typer.Option(help="show the live progress bar")] = True,
 ) -> None:
     """Train, evaluate, track and report one lab."""
+    from dlpractice.distributed import is_main_process
     from dlpractice.formatting import format_overrides
     from dlpractice.registry import load_lab
     from dlpractice.runner import RunSpec, resume_run, start_run
 
+    console.quiet = not is_main_process()  # several processes (torchrun): one of them prints
     def print_config(cfg, spec: RunSpec) -> None:
         """What this run changes from the lab's defaults (the full config is in run.json and the report)."""
         presets = load_lab(spec.lab).PRESETS
