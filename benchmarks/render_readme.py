@@ -4,7 +4,9 @@
 
 The table of every result sits between the markers `<!-- results:start -->` and `<!-- results:end -->`;
 the language-model track's table (l1-l8 beside the published figures) between `<!-- lm:start -->` and
-`<!-- lm:end -->`. `--check` exits 1 when the README is out of date (CI-friendly) instead of writing it.
+`<!-- lm:end -->`; ours beside the peers (benchmarks/results/peers.json, written by benchmarks/peers.py,
+one row a pair and not repeated in the table of every result) between `<!-- peers:start -->` and
+`<!-- peers:end -->`. `--check` exits 1 when the README is out of date (CI-friendly) instead of writing it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 LM_START, LM_END = "<!-- lm:start -->", "<!-- lm:end -->"
+PEERS_START, PEERS_END = "<!-- peers:start -->", "<!-- peers:end -->"
 LM_LABS = [f"l{i}" for i in range(1, 9)]
 # lab -> (split, loss, where it is published): the figures the language-model labs are measured against
 PUBLISHED = {
@@ -82,6 +85,29 @@ def lm_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def peers_table(results: list[dict]) -> str:
+    """Ours beside the peers, one row a pair, with the run's threads, machine and commit above."""
+    run = next((r for r in results if r.get("pairs")), None)
+    if run is None:
+        return "No peer comparison recorded yet: run `python benchmarks/peers.py`."
+    threads = f"{run['threads']} thread{'s' if run['threads'] != 1 else ''}"
+    loads = [v for k, v in run["figures"].items() if "_load_" in k]
+    lines = [
+        f"{threads}, {run['machine']} (load {min(loads):.2f} to {max(loads):.2f} during the run), commit "
+        f"{run['commit']}; tokenizers and engines: median of {run['repeats']} timings taken in turn. "
+        "Peer / ours above 1: ours is faster.",
+        "",
+        "| ours | peer | unit | ours | peer | peer / ours | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in run["pairs"]:
+        lines.append(
+            f"| {p['ours']} | {p['peer']} | {p['measure']} | {_number(p['ours_value'])} | "
+            f"{_number(p['peer_value'])} | {_number(p['ratio'])} | {p['note']} |"
+        )
+    return "\n".join(lines)
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     if start not in text or end not in text:
         raise SystemExit(f"README.md lacks the markers {start} and {end}")
@@ -91,7 +117,8 @@ def replace_between(text: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, results: list[dict]) -> str:
-    readme = replace_between(readme, START, END, table(results))
+    readme = replace_between(readme, START, END, table([r for r in results if not r.get("pairs")]))
+    readme = replace_between(readme, PEERS_START, PEERS_END, peers_table(results))
     return replace_between(readme, LM_START, LM_END, lm_table(results))
 
 
