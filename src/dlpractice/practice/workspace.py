@@ -211,9 +211,9 @@ def implementation(exercise_id: str) -> ModuleType:
     exercise = find_exercise(exercise_id)  # the package says which module it is, not the workspace
     workspace = os.environ.get(ENV_DIR)
     manifest = read_manifest(Path(workspace)) if workspace else {}
-    if manifest.get("lab") != exercise.lab:
-        return importlib.import_module(exercise.module)
     entry = manifest.get("exercises", {}).get(exercise_id)
+    if entry is None and manifest.get("lab") != exercise.lab:
+        return importlib.import_module(exercise.module)
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise DlpError(
             f"{MANIFEST} in {workspace} names no file for exercise {exercise_id}; "
