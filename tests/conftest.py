@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -28,6 +29,19 @@ def dlp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 DLP = str(Path(sys.executable).parent / "dlp")
+REPO = Path(__file__).resolve().parents[1]
+PEERS = REPO.parent / "shared" / "peers"  # nanoGPT, minbpe, ... unmodified, beside the repository
+
+
+@pytest.fixture(scope="session")
+def peers():
+    """(benchmarks/peers.py imported by path, the peers folder): peers are compared only where they are."""
+    if not PEERS.is_dir():
+        pytest.skip(f"no peers folder at {PEERS}")
+    spec = importlib.util.spec_from_file_location("peers_benchmark", REPO / "benchmarks" / "peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, PEERS
 
 
 @pytest.fixture

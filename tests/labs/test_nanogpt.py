@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
-from pathlib import Path
 
 import pytest
 import torch
@@ -126,23 +124,10 @@ def test_interrupted_run_resumes_to_the_same_losses(monkeypatch):
         assert resumed.metrics[key] == unbroken.metrics[key]
 
 
-REPO = Path(__file__).resolve().parents[2]
-PEERS = REPO.parent / "shared" / "peers"
-
-
-def load_peers_benchmark():
-    """benchmarks/peers.py, which runs nanoGPT as it is from ../shared/peers, imported by path."""
-    if not (PEERS / "nanoGPT").is_dir():
-        pytest.skip(f"no peers folder at {PEERS}: nanoGPT is compared only where it is")
-    spec = importlib.util.spec_from_file_location("peers_benchmark", REPO / "benchmarks" / "peers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_our_gpt_computes_what_nanogpts_computes():
+def test_our_gpt_computes_what_nanogpts_computes(peers):
     """Same recipe, same weights (renamed): the same logits and loss as nanoGPT's own model."""
-    ref = load_peers_benchmark().load_nanogpt_model(PEERS)
+    benchmark, folder = peers
+    ref = benchmark.load_nanogpt_model(folder)
     torch.manual_seed(0)
     theirs = ref.GPT(ref.GPTConfig(block_size=T, vocab_size=V, n_layer=2, n_head=2, n_embd=16, bias=False))
     for p in theirs.parameters():  # weights far from the init, so that every difference shows in the logits
@@ -160,9 +145,10 @@ def test_our_gpt_computes_what_nanogpts_computes():
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
 
 
-def test_peer_benchmark_runs_the_readme_cpu_recipe():
-    recipe = load_peers_benchmark().NANOGPT_RECIPE
-    readme = (PEERS / "nanoGPT" / "README.md").read_text()
+def test_peer_benchmark_runs_the_readme_cpu_recipe(peers):
+    benchmark, folder = peers
+    recipe = benchmark.NANOGPT_RECIPE
+    readme = (folder / "nanoGPT" / "README.md").read_text()
     commands = [line.split() for line in readme.splitlines() if line.startswith("python train.py")]
     cpu = [command for command in commands if "--device=cpu" in command]
     assert cpu and cpu[0][2:] == recipe  # the README's own CPU line, word for word

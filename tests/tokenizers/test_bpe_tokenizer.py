@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +11,6 @@ from hypothesis import strategies as st
 
 from dlpractice.tokenizers.bpe import GPT4_SPLIT_PATTERN, BPETokenizer, split_chunks, train_merges
 
-REPO = Path(__file__).resolve().parents[2]
-PEERS = REPO.parent / "shared" / "peers"
 SPECIALS = ["<|endoftext|>", "<|end|>"]
 CODE_ALPHABET = sorted(set("def wrap(text, width=70):\n    é東 "))  # texts that hit many merges
 
@@ -108,22 +104,18 @@ def test_a_tie_counts_where_a_pair_occurs_now_not_where_it_did() -> None:
 
 
 @pytest.fixture(scope="module")
-def minbpe():
-    """minbpe's basic and regex modules, as they are in ../shared/peers (through benchmarks/peers.py)."""
-    if not (PEERS / "minbpe").is_dir():
-        pytest.skip(f"no peers folder at {PEERS}: minbpe is compared only where it is")
-    spec = importlib.util.spec_from_file_location("peers_benchmark", REPO / "benchmarks" / "peers.py")
-    peers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peers)
-    return peers.import_minbpe(PEERS)
+def minbpe(peers):
+    """minbpe's basic and regex modules, as they are in ../shared/peers, and minbpe's own test text."""
+    benchmark, folder = peers
+    return *benchmark.import_minbpe(folder), folder / "minbpe" / "tests" / "taylorswift.txt"
 
 
 @pytest.mark.parametrize("pattern", [GPT4_SPLIT_PATTERN, None], ids=["regex", "basic"])
 def test_merges_and_ids_are_minbpes(minbpe, pattern: str | None) -> None:
     # on the first 5,000 characters of minbpe's own test text, the old rule (smallest pair) chose 31
     # of the 60 merges differently
-    basic, regex = minbpe
-    text = (PEERS / "minbpe" / "tests" / "taylorswift.txt").read_text(encoding="utf-8")[:5000]
+    basic, regex, taylorswift = minbpe
+    text = taylorswift.read_text(encoding="utf-8")[:5000]
     theirs = regex.RegexTokenizer() if pattern else basic.BasicTokenizer()
     theirs.train(text, 256 + 60)
     ours = BPETokenizer.train(text, 256 + 60, pattern=pattern)
