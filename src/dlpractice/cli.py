@@ -381,6 +381,28 @@ def sample(
         console.print(text)
 
 
+LOCAL = "127.0.0.1"
+
+
+@app.command()
+def serve(
+    run_id: Annotated[str, typer.Argument(help="run id or a unique prefix")],
+    host: Annotated[str, typer.Option(help="address to listen on (others than 127.0.0.1 are open)")] = LOCAL,
+    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
+    max_batch: Annotated[int, typer.Option(help="most requests in one model call", min=1, max=1024)] = 16,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="how long a request waits for others to join its batch", min=0, max=1000)
+    ] = 5.0,
+) -> None:
+    """Serve a finished run: a JSON endpoint (POST /predict, /docs), a page with its failure cases (/ui)."""
+    from dlpractice.serve.app import serve as serve_run
+
+    def ready(line: str) -> None:
+        console.print(line, soft_wrap=True, highlight=False)
+
+    serve_run(run_id, host, port, max_batch, max_wait_ms, on_ready=ready)
+
+
 def _practice_lab(name: str) -> str:
     """A lab id that has exercises (practice works before a lab's runnable file lands, e.g. f5)."""
     from dlpractice.practice.exercises import exercises_for

@@ -263,6 +263,13 @@ class WordVocab:
         self.words = ["<pad>", "<unk>", *kept]
         self.stoi = {w: i for i, w in enumerate(self.words)}
 
+    @classmethod
+    def from_words(cls, words: list[str], split: Callable[[str], list[str]] = tokenize) -> WordVocab:
+        """The vocabulary a run saved (its `words`, padding and <unk> first), to read new sentences."""
+        vocab = cls([], split=split)
+        vocab.words, vocab.stoi = list(words), {w: i for i, w in enumerate(words)}
+        return vocab
+
     def __len__(self) -> int:
         return len(self.words)
 

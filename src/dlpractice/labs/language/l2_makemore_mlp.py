@@ -24,7 +24,9 @@ from dlpractice.data.names import Vocab, context_windows, load_names, load_vocab
 from dlpractice.models.makemore import MLP, generate
 from dlpractice.models.makemore_numpy import NumpyMLP
 from dlpractice.models.saved import load_run_model
+from dlpractice.recipes.serving import name_predictor, name_vocab
 from dlpractice.registry import lab
+from dlpractice.serving import Predictor, ServingSpec
 from dlpractice.train import FitConfig, evaluate, fit
 
 if TYPE_CHECKING:
@@ -181,3 +183,21 @@ def sample(run_dir, cfg: Config, n: int, seed: int) -> list[str]:
     return [
         vocab.decode(ids) for ids in generate(model, cfg.block_size, n, torch.Generator().manual_seed(seed))
     ]
+
+
+def serve(run_dir, cfg: Config) -> Predictor:
+    """`dlp serve`: names that start with each request's prompt, at its temperature and top-k."""
+    vocab = name_vocab(run_dir)
+    model = load_run_model(run_dir, MLP(len(vocab), cfg.block_size, cfg.n_embd, cfg.n_hidden, cfg.batchnorm))
+    return name_predictor(model, vocab, cfg.block_size)
+
+
+SERVING = ServingSpec(
+    input="prompt",
+    output="text",
+    load=serve,
+    examples=("", "em", "jo", "ka"),
+    max_chars=20,
+    max_tokens=30,
+    defaults={"max_tokens": 20, "temperature": 1.0, "top_k": 0},
+)

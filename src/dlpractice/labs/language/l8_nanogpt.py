@@ -28,7 +28,9 @@ from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, Probab
 from dlpractice.data.shakespeare import CharVocab, TokenStream, load_corpus
 from dlpractice.models.gpt import GPTConfig, build_model, generate
 from dlpractice.models.saved import load_run_model, read_run_json
+from dlpractice.recipes.serving import text_predictor
 from dlpractice.registry import lab
+from dlpractice.serving import Predictor, ServingSpec
 from dlpractice.train import FitConfig, evaluate, fit
 
 if TYPE_CHECKING:
@@ -170,3 +172,20 @@ def sample(run_dir: Path, cfg: Config, n: int, seed: int) -> list[str]:
     """n passages of cfg.sample_tokens characters from a finished run's weights."""
     vocab = CharVocab(read_run_json(run_dir, "vocab.json"))
     return write(load_run_model(run_dir, build(cfg, len(vocab))), vocab, cfg, n, seed)
+
+
+def serve(run_dir: Path, cfg: Config) -> Predictor:
+    """`dlp serve`: each request's prompt continued at its temperature and top-k."""
+    chars = read_run_json(run_dir, "vocab.json")
+    return text_predictor(load_run_model(run_dir, build(cfg, len(chars))), chars, cfg.block_size)
+
+
+SERVING = ServingSpec(
+    input="prompt",
+    output="text",
+    load=serve,
+    examples=("ROMEO:", "To be", "The "),
+    max_chars=500,
+    max_tokens=500,
+    defaults={"max_tokens": 200, "temperature": 0.8, "top_k": 0},
+)

@@ -46,9 +46,12 @@ from dlpractice.data.sentiment import (
 from dlpractice.metrics import classification as clf
 from dlpractice.models import finetune
 from dlpractice.models.backbone import DEFAULT_BACKBONE, check_backbone
+from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.models.textclf import build_classifier
+from dlpractice.recipes.serving import classifier_predictor, encoder_predictor
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
+from dlpractice.serving import FAILURES, Predictor, ServingSpec, failure_cases
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -158,20 +161,24 @@ def predict_logits(model: torch.nn.Module, batches: TrimmedBatches, split: str) 
     ).numpy()
 
 
-def train_from_scratch(
-    kind: str, batches: TrimmedBatches, vocab: WordVocab, n_classes: int, cfg: Config, ctx
-) -> dict:
-    """Fit one model per seed: val and test logits per seed, the first seed's history, size, mean time."""
+def build(kind: str, vocab_size: int, n_classes: int, cfg: Config) -> torch.nn.Module:
     sizes = {
         "bag": {"n_embd": cfg.n_embd},
         "cnn": {"n_embd": cfg.n_embd, "widths": cfg.widths, "n_filters": cfg.n_filters},
         "bilstm": {"n_embd": cfg.n_embd, "n_hidden": cfg.n_hidden},
     }[kind]
+    return build_classifier(kind, vocab_size, n_classes=n_classes, dropout=cfg.dropout, **sizes)
+
+
+def train_from_scratch(
+    kind: str, batches: TrimmedBatches, vocab: WordVocab, n_classes: int, cfg: Config, ctx
+) -> dict:
+    """Fit one model per seed: val and test logits per seed, the first seed's history, size, mean time."""
     row = {"val": [], "test": [], "seconds": 0.0}
     for seed in range(ctx.seed, ctx.seed + cfg.seeds):  # the later seeds in their own folders
         run_ctx = ctx if seed == ctx.seed else replace(ctx.child(f"seed{seed}"), seed=seed)
         torch.manual_seed(seed)
-        model = build_classifier(kind, len(vocab), n_classes=n_classes, dropout=cfg.dropout, **sizes)
+        model = build(kind, len(vocab), n_classes, cfg)
         result = fit(model, batches, replace(cfg, lr=cfg.bag_lr) if kind == "bag" else cfg, run_ctx)
         model.to("cpu")
         row["val"].append(predict_logits(model, batches, "val"))
@@ -264,6 +271,7 @@ def report(rows: dict[str, dict], data: Sentences, cfg: Config, ctx) -> dict[str
     body = [[f"{conf:.3f}", data.classes[label], text.replace("|", "\\|")] for text, label, conf in mistakes]
     listed = markdown_table(["confidence", "true label", "sentence"], body)
     ctx.section(f"The most confident mistakes ({last})", listed)
+    ctx.save_json(FAILURES, failure_cases(texts, *probs[last], data.classes))  # for `dlp serve`
     return metrics
 
 
@@ -276,6 +284,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         data = load_sentences(ctx.data, ctx.data_dir, cfg.n_generated, cfg.label_noise)
     ctx.record_data(data.describe())
     batches, vocab = word_batches(data, cfg)
+    ctx.save_json("vocab.json", {"words": vocab.words, "classes": list(data.classes)})  # for `dlp serve`
     rows = {}
     for kind in cfg.models:
         if kind == "minilm":
@@ -289,3 +298,25 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     if "minilm_accuracy" in metrics:
         metrics["test_accuracy"] = metrics.pop("minilm_accuracy")
     return metrics
+
+
+def serve(run_dir: Path, cfg: Config) -> Predictor:
+    """`dlp serve`: the label and probabilities of the run's last model (the one its report analyses)."""
+    kind = cfg.models[-1]
+    if kind == "minilm":
+        return encoder_predictor(run_dir / "finetuned", cfg.max_length)
+    saved = read_run_json(run_dir, "vocab.json")
+    vocab = WordVocab.from_words(saved["words"], characters if cfg.task == "langid" else tokenize)
+    model = build(kind, len(vocab), len(saved["classes"]), cfg)
+    folder = run_dir if kind == cfg.models[0] else run_dir / kind  # the first model trains in the run's own
+    model = load_run_model(folder, model)
+    return classifier_predictor(model, lambda texts: vocab.encode(texts, cfg.max_tokens), saved["classes"])
+
+
+SERVING = ServingSpec(
+    input="text",
+    output="label",
+    load=serve,
+    examples=("a gripping, beautifully acted film", "not funny and far too long", "i did not hate it"),
+    max_chars=2000,
+)

@@ -1,0 +1,101 @@
+"""The Gradio page of a served run: try the model, and read its failure cases.
+
+"Try it": an input box with the lab's examples and the prediction (a label with its probabilities, or
+the generated text, with temperature, top-k and length for a generative lab). Requests from the page go
+through the same checks and the same batcher as POST /predict.
+"Failure cases": the run's most confident test mistakes (input, true label, prediction, confidence),
+filterable by true label, for a lab that records them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import gradio as gr
+
+from dlpractice.serve.app import Served
+
+ALL = "all classes"
+COLUMNS = ("input", "label", "prediction", "confidence")
+
+
+def failure_rows(failures: list[dict[str, Any]], label: str = ALL) -> list[list[Any]]:
+    return [[case.get(c, "") for c in COLUMNS] for case in failures if label in (ALL, case.get("label"))]
+
+
+def build_ui(served: Served, answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> gr.Blocks:
+    """The page; `answer(item)` is the endpoint's own path to the model (check, then batch)."""
+    spec, info = served.spec, served.info
+    with gr.Blocks(title=f"dlp serve · {info['lab']}") as page:
+        gr.Markdown(
+            f"## {info['lab']} · {info['title']}\nRun `{info['run_id']}` ({info['preset']} preset): "
+            f"{info['metric']} = {info['value']}. JSON API: [/docs](/docs)."
+        )
+        with gr.Tab("Try it"):
+            if spec.input == "text":
+                try_classifier(spec, answer)
+            else:
+                try_generator(spec, answer)
+        with gr.Tab("Failure cases"):
+            failure_tab(served.failures)
+    return page
+
+
+def errors_shown(exc: Exception) -> gr.Error:
+    """A rejected request (HTTPException 422) as a message on the page."""
+    return gr.Error(str(getattr(exc, "detail", exc)))
+
+
+def try_classifier(spec: Any, answer: Callable) -> None:
+    text = gr.Textbox(label="text", lines=2, max_length=spec.max_chars, elem_id="text")
+    button = gr.Button("Predict", variant="primary", elem_id="predict")
+    label = gr.Label(label="prediction", elem_id="prediction")
+
+    async def classify(value: str) -> dict[str, float]:
+        try:
+            result = await answer({"text": value})
+        except Exception as exc:
+            raise errors_shown(exc) from None
+        return result["probabilities"]
+
+    button.click(classify, inputs=text, outputs=label)
+    text.submit(classify, inputs=text, outputs=label)
+    if spec.examples:
+        gr.Examples(examples=[[e] for e in spec.examples], inputs=text)
+
+
+def try_generator(spec: Any, answer: Callable) -> None:
+    defaults = {"max_tokens": min(20, spec.max_tokens), "temperature": 1.0, "top_k": 0, **spec.defaults}
+    prompt = gr.Textbox(label="prompt", max_length=spec.max_chars, elem_id="prompt")
+    with gr.Row():
+        length = gr.Slider(1, spec.max_tokens, value=defaults["max_tokens"], step=1, label="max tokens")
+        temperature = gr.Slider(0.05, 2.0, value=defaults["temperature"], step=0.05, label="temperature")
+        top_k = gr.Slider(0, 100, value=defaults["top_k"], step=1, label="top-k (0: all)")
+    button = gr.Button("Generate", variant="primary", elem_id="generate")
+    output = gr.Textbox(label="generated", lines=6, elem_id="generated")
+
+    async def generate(value: str, n: float, t: float, k: float) -> str:
+        item = {"prompt": value, "max_tokens": int(n), "temperature": float(t), "top_k": int(k)}
+        try:
+            result = await answer(item)
+        except Exception as exc:
+            raise errors_shown(exc) from None
+        return result["text"]
+
+    button.click(generate, inputs=[prompt, length, temperature, top_k], outputs=output)
+    if spec.examples:
+        gr.Examples(examples=[[e] for e in spec.examples], inputs=prompt)
+
+
+def failure_tab(failures: list[dict[str, Any]]) -> None:
+    if not failures:
+        gr.Markdown("This run recorded no failure cases (its lab records none, or it made no mistake).")
+        return
+    classes = sorted({str(case.get("label")) for case in failures})
+    gr.Markdown("The run's most confident mistakes on its test split, most confident first.")
+    choice = gr.Dropdown([ALL, *classes], value=ALL, label="true label", elem_id="failure-class")
+    table = gr.Dataframe(
+        value=failure_rows(failures), headers=list(COLUMNS), interactive=False, wrap=True, elem_id="failures"
+    )
+    choice.change(lambda label: failure_rows(failures, label), inputs=choice, outputs=table)

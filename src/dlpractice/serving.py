@@ -1,0 +1,75 @@
+"""The serving spec a lab declares beside its LAB, and the failure cases it records; `dlp serve` hosts them.
+
+A lab whose model maps an input to an output says what it takes and what it gives back:
+
+    SERVING = ServingSpec(input="text", output="label", load=serve, examples=("a gripping film",))
+
+`load(run_dir, cfg)` reads a finished run's weights (safetensors only) and returns a `Predictor`, whose
+`predict` takes a whole batch of requests at once: the server groups concurrent requests (dlpractice.serve)
+so that one forward pass answers many callers. This module is below the labs (they import it) and knows
+nothing of the web: the JSON schemas and the Gradio app are built from `input` and `output` in serve/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+FAILURES = "failures.json"  # a run's most confident test mistakes, written by the lab at the end of its run
+
+# What a request holds, by `ServingSpec.input`:
+#   text:   {"text": str}  a sentence to classify or tag
+#   prompt: {"prompt": str, "max_tokens": int, "temperature": float, "top_k": int}  a start to continue
+# What predict() returns per request, by `ServingSpec.output`:
+#   label:  {"label": str, "probabilities": {class: p}}
+#   text:   {"text": str}  the prompt and its continuation
+InputKind = Literal["text", "prompt"]
+OutputKind = Literal["label", "text"]
+
+
+def accept_all(item: dict[str, Any]) -> None:
+    """The default check: every well-typed request is one the model can take."""
+
+
+@dataclass
+class Predictor:
+    """A loaded model. `predict(batch)` answers a list of requests in order; `check(item)` raises
+    ValueError with a message for a request the model cannot take (a character outside its vocabulary),
+    before it joins a batch, so one bad request never fails the others."""
+
+    predict: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    check: Callable[[dict[str, Any]], None] = accept_all
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    input: InputKind
+    output: OutputKind
+    load: Callable[[Path, Any], Predictor]  # (run_dir, the run's Config) -> Predictor
+    examples: tuple[str, ...] = ()  # shown under the input box
+    max_chars: int = 1000  # a longer text or prompt is rejected (422)
+    max_tokens: int = 500  # prompt: the most tokens one request may ask for
+    defaults: dict[str, Any] = field(default_factory=dict)  # prompt: max_tokens, temperature, top_k
+
+
+def failure_cases(
+    inputs: Sequence[str], probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], k: int = 100
+) -> list[dict[str, Any]]:
+    """The k wrong test predictions made with the highest confidence, most confident first: what a lab
+    saves as failures.json and `dlp serve` shows, filterable by true label."""
+    predicted = probs.argmax(1)
+    wrong = np.flatnonzero(predicted != labels)
+    order = wrong[np.argsort(-probs[wrong].max(1), kind="stable")][:k]
+    return [
+        {
+            "input": inputs[i],
+            "label": classes[int(labels[i])],
+            "prediction": classes[int(predicted[i])],
+            "confidence": round(float(probs[i].max()), 4),
+        }
+        for i in order
+    ]

@@ -1,0 +1,34 @@
+"""Finished runs to serve, trained once per test session in a DLP_HOME of their own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="dlp serve needs the serve extra (fastapi)")
+
+
+def finished_run(tmp_path_factory: pytest.TempPathFactory, lab: str, *overrides: str) -> Path:
+    from dlpractice.runner import RunSpec, start_run
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DLP_HOME", str(tmp_path_factory.mktemp(f"home-{lab}")))
+        env.setenv("DLP_THREADS", "1")
+        env.setenv("DLP_OFFLINE", "1")
+        env.delenv("DLP_TRACKING_URI", raising=False)
+        outcome = start_run(RunSpec(lab, "smoke", overrides, data="embedded"))
+    assert os.environ.get("DLP_HOME") != str(outcome.run_dir.parents[1])
+    return outcome.run_dir
+
+
+@pytest.fixture(scope="session")
+def l2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return finished_run(tmp_path_factory, "l2")
+
+
+@pytest.fixture(scope="session")
+def n6_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """n6's smoke preset with two models trained from scratch (a few seconds): the cnn is served."""
+    return finished_run(tmp_path_factory, "n6", "models=bag,cnn")
