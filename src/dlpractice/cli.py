@@ -19,6 +19,7 @@ from dlpractice.errors import DlpError, RunInterrupted
 from dlpractice.formatting import number, plural
 
 if TYPE_CHECKING:
+    from dlpractice.compare import Comparison, Row
     from dlpractice.registry import Lab
     from dlpractice.runner import RunRecord
 
@@ -250,12 +251,20 @@ def run(
     console.print(f"report: {outcome.report}", soft_wrap=True)
 
 
-@app.command()
+# `dlp runs` lists runs; `dlp runs compare A B` compares them: a group whose callback is the listing.
+runs_app = typer.Typer(invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback()
 def runs(
+    context: typer.Context,
     lab: Annotated[str | None, typer.Option(help="only this lab (id or slug)")] = None,
     limit: Annotated[int, typer.Option(help="newest N runs")] = 30,
 ) -> None:
-    """A table of tracked runs: lab, preset, data, metric, bar met, time."""
+    """A table of tracked runs: lab, preset, data, metric, bar met, time. `dlp runs compare A B` compares."""
+    if context.invoked_subcommand is not None:
+        return
     from dlpractice.registry import resolve_id
     from dlpractice.tracking import tracked_runs
 
@@ -281,6 +290,45 @@ def runs(
         console.print("\n".join(row["run"] for row in rows), soft_wrap=True)
     else:
         console.print(table)
+
+
+@runs_app.command("compare")
+def runs_compare(
+    names: Annotated[list[str] | None, typer.Argument(help="two or more run ids or unique prefixes")] = None,
+) -> None:
+    """Runs side by side: what differs in spec and config, the metrics, the loss curves (a report)."""
+    from dlpractice.compare import compare, load_runs, write_comparison
+
+    comparison = compare(load_runs(names or []))
+    path = write_comparison(comparison)
+    console.print(_comparison_table(comparison))
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"report: {path}", soft_wrap=True)
+
+
+def _comparison_table(comparison: Comparison) -> Table:
+    """About, what differs, metrics: one table, one column per run, the best metric cells in green."""
+    table = Table()
+    table.add_column("", overflow="fold")  # run ids and names fold onto two lines rather than lose their end
+    for run in comparison.runs:
+        table.add_column(run.label, overflow="fold")
+    sections = [
+        comparison.about,
+        comparison.differences or [_same_row(len(comparison.runs))],
+        comparison.metrics,
+    ]
+    for rows in sections:
+        for i, row in enumerate(rows):
+            cells = [f"[bold green]{c}[/]" if j in row.best else c for j, c in enumerate(row.cells)]
+            table.add_row(row.name, *cells, end_section=i == len(rows) - 1)
+    return table
+
+
+def _same_row(count: int) -> Row:
+    from dlpractice.compare import Row
+
+    return Row("(spec, config)", ["same"] * count)
 
 
 def _run_state(run_id: str | None, mlflow_status: str) -> str:
