@@ -616,6 +616,95 @@ def notebook(
     console.print(f"notebook: {path} (open it with `jupyter lab {path}`)")
 
 
+class Goal(str, Enum):
+    min = "min"
+    max = "max"
+
+
+@app.command()
+def sweep(
+    lab: Annotated[str | None, typer.Argument(help="lab id (l2) or slug; none with --join")] = None,
+    preset: Annotated[str, typer.Option(help="the preset every trial starts from")] = "quick",
+    grid: Annotated[
+        list[str] | None, typer.Option(help="key=a,b,c: values to try (alone: every combination)")
+    ] = None,
+    random: Annotated[int | None, typer.Option(help="N random trials over --space and --grid", min=1)] = None,
+    optuna: Annotated[
+        int | None, typer.Option(help="N trials of Optuna's TPE over --space and --grid", min=1)
+    ] = None,
+    space: Annotated[
+        list[str] | None, typer.Option(help="key=lo:hi or key=lo:hi:log: a numeric range to search")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value shared by every trial")] = None,
+    metric: Annotated[str | None, typer.Option(help="the metric to optimise (default: the lab's)")] = None,
+    goal: Annotated[Goal | None, typer.Option(help="min or max (default: the lab's goal)")] = None,
+    prune: Annotated[bool, typer.Option(help="stop trials whose val loss is worse than the median")] = False,
+    workers: Annotated[int, typer.Option(help="processes running trials here", min=1)] = 1,
+    study: Annotated[
+        str | None, typer.Option(help="the study's name (default: from lab, preset and search)")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the study database (default: $DLP_HOME/sweeps.db)")
+    ] = None,
+    join: Annotated[
+        str | None, typer.Option(help="run trials of an existing study (another terminal or machine)")
+    ] = None,
+    data: Annotated[DataSource, typer.Option(help="embedded, real or auto")] = DataSource.auto,
+    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu")] = Device.auto,
+    seed: Annotated[int, typer.Option(help="the seed of every trial")] = 1337,
+    heartbeat: Annotated[
+        int, typer.Option(help="seconds between a trial's heartbeats; a silent trial is run again", min=1)
+    ] = 10,
+    worker_index: Annotated[int, typer.Option(hidden=True)] = 0,
+) -> None:
+    """Search a lab's config: every trial a tracked run, Optuna underneath; a report with the best trial.
+
+    The same command again resumes the sweep (it runs only the missing trials)."""
+    from dlpractice.sweep.engine import join as join_study
+    from dlpractice.sweep.engine import run_sweep
+    from dlpractice.sweep.plan import plan_sweep
+    from dlpractice.sweep.report import trial_table
+
+    if join:
+        if lab or grid or space or random or optuna or set_:
+            raise DlpError("--join takes the lab and the search from the study: give only --storage with it")
+        ran = join_study(join, storage, worker_index, lambda line: console.print(line, highlight=False))
+        console.print(f"worker done: {plural(ran, 'trial')} run here")
+        return
+    if lab is None:
+        raise DlpError("give a lab to sweep (e.g. `dlp sweep l2 --grid lr=0.001,0.003`) or --join STUDY")
+    plan = plan_sweep(
+        lab,
+        preset,
+        grid or [],
+        space or [],
+        random,
+        optuna,
+        metric,
+        goal.value if goal else None,
+        overrides=tuple(set_ or ()),
+        seed=seed,
+        data=data.value,
+        device=device.value,
+        prune=prune,
+        heartbeat=heartbeat,
+    )
+    result = run_sweep(plan, study, storage, workers, lambda line: console.print(line, highlight=False))
+    header, cells = trial_table(plan, result.rows)
+    table = Table(*header, title=f"sweep {result.name}")
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if result.best is not None:
+        best = result.best
+        value = number(best["value"])
+        console.print(f"best: trial {best['trial']} · {plan.metric} {value} · run {best['run']}")
+        console.print(f"again: {plan.rerun_command(best['params'])}", soft_wrap=True, highlight=False)
+    console.print(f"report: {result.report}", soft_wrap=True)
+
+
 def main() -> None:
     """Entry point: user mistakes print one line and exit 2; an interrupted run exits 130."""
     try:

@@ -35,6 +35,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "espeakng_loader",
     ),
     "serve": ("fastapi", "uvicorn", "python_multipart", "gradio", "onnxruntime"),
+    "postgres": ("psycopg",),  # dlp sweep --storage postgresql://...
 }
 MODULE_EXTRA = {module: extra for extra, modules in EXTRA_MODULES.items() for module in modules}
 

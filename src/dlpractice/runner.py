@@ -14,7 +14,7 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
@@ -92,7 +92,8 @@ class RunSpec:
     device: str = "auto"  # auto, cpu, cuda or mps
     seed: int = 1337
     threads: int = 0  # torch CPU threads; 0 means default_threads()
-    origin: str = "cli"  # who started it: cli, notebook or benchmark (an MLflow tag)
+    origin: str = "cli"  # who started it: cli, notebook, benchmark or sweep (an MLflow tag)
+    parent_run_id: str = ""  # an MLflow run to nest this one under (a sweep's run); "" for none
 
     def __post_init__(self) -> None:
         if self.data not in DATA_SOURCES:
@@ -116,7 +117,7 @@ class RunRecord:
     run_id: str
     config: dict[str, Any]
     mlflow_run_id: str = ""
-    status: str = "running"  # running, interrupted, failed, finished
+    status: str = "running"  # running, interrupted, failed, pruned (stopped by a sweep), finished
     pid: int = field(default_factory=os.getpid)  # the process that runs it: a dead pid means it died
     host: str = field(default_factory=socket.gethostname)
     seconds: float = 0.0  # wall time over every segment of the run (a resumed run adds its own)
@@ -166,6 +167,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class RunPruned(Exception):
+    """Raised by a RunContext's on_eval to stop a run a sweep's pruner gave up on: recorded as pruned."""
+
+
 @dataclass
 class RunContext:
     """What a lab's run() gets besides its config: where to write, how to log, what to resume."""
@@ -188,6 +193,8 @@ class RunContext:
     record: RunRecord | None = None  # the run's run.json; a child shares its parent's
     children: list[RunContext] = field(default_factory=list)
     opened: float = field(default_factory=time.perf_counter)
+    # fit() calls on_eval(step, val_loss) after each evaluation; a sweep's pruner raises RunPruned there
+    on_eval: Callable[[int, float], None] | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -206,7 +213,10 @@ class RunContext:
         if self.record is not None:
             self.record.children[name] = tracker.run_id
             self.record.save(self.run_dir)
-        child = replace(self, run_dir=folder, tracker=tracker, resume=None, record=None, children=[])
+        # on_eval stays with the parent: a sweep judges the run by its main model
+        child = replace(
+            self, run_dir=folder, tracker=tracker, resume=None, record=None, children=[], on_eval=None
+        )
         self.children.append(child)
         return child
 
@@ -378,6 +388,8 @@ def _open_run(spec: RunSpec, cfg: Any, show_progress: bool = False) -> RunContex
             "dlp_run_id": run_id,
             "origin": spec.origin,
         }
+        if spec.parent_run_id:  # MLflow shows the run nested under its sweep
+            tags["mlflow.parentRunId"] = spec.parent_run_id
         try:
             tracker = Tracker.start(f"{lab.id}-{lab.slug}", run_id, tags)
         except BaseException:
@@ -470,6 +482,9 @@ def execute(module: ModuleType, cfg: Any, ctx: RunContext) -> RunOutcome:
         except RunInterrupted as stop:
             _close(ctx, "interrupted", time.perf_counter() - started)
             raise RunInterrupted(f"{stop}; resume with: dlp run {ctx.lab.id} --resume {ctx.run_id}") from None
+        except RunPruned:
+            _close(ctx, "pruned", time.perf_counter() - started)
+            raise
         except BaseException:
             _close(ctx, "failed", time.perf_counter() - started)
             raise
@@ -479,7 +494,7 @@ def execute(module: ModuleType, cfg: Any, ctx: RunContext) -> RunOutcome:
 def _close(ctx: RunContext, status: str, seconds: float) -> None:
     """Mark a run that did not finish (best effort: the disk may be what failed)."""
     ctx.record.status, ctx.record.seconds = status, seconds
-    mlflow_status = {"interrupted": "KILLED", "failed": "FAILED"}[status]
+    mlflow_status = {"interrupted": "KILLED", "pruned": "KILLED", "failed": "FAILED"}[status]
     with suppress(Exception):
         ctx.record.save(ctx.run_dir)
     with suppress(Exception):

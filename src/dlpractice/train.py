@@ -298,6 +298,9 @@ def fit(model: torch.nn.Module, data: Batches, cfg: FitConfig, ctx: RunContext) 
                 result.history.append({"step": step, "val_loss": val_loss})
                 tracker_log(step, {"val_loss": val_loss})
                 progress.update(step, val=val_loss)
+                on_eval = getattr(ctx, "on_eval", None)  # a sweep's pruner, which may stop the run here
+                if on_eval is not None:
+                    on_eval(step, val_loss)
                 if val_loss < result.best_val:
                     result.best_val, bad_evals = val_loss, 0
                     if cfg.restore_best and main:

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, NamedTuple
 import matplotlib.pyplot as plt
 import numpy as np
 import optuna
-import sqlalchemy
 import torch
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
@@ -42,6 +41,7 @@ from dlpractice.data.digits import load_digits
 from dlpractice.errors import RunInterrupted
 from dlpractice.models.mlp import MLP, error_rate, to_torch, train_classifier
 from dlpractice.registry import lab
+from dlpractice.studies import open_storage
 from dlpractice.train import StopFlag
 
 if TYPE_CHECKING:
@@ -148,15 +148,8 @@ def train_and_score(config: dict, splits: Splits, cfg: Config, seed: int) -> dic
 
 
 def open_study(path: Path, method: str, sampler: BaseSampler | None = None) -> optuna.Study:
-    """The method's study in the SQLite file, created on first use.
-
-    Optuna takes a queued trial by reading it, then marking it RUNNING; Python's sqlite3 runs the read
-    outside the write transaction, so two workers could take the same trial (here, 4 processes on a queue
-    of 120 ran trials twice and crashed). BEGIN IMMEDIATE makes read-and-mark one locked step."""
-    storage = optuna.storages.RDBStorage(
-        f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60, "isolation_level": None}}
-    )
-    sqlalchemy.event.listen(storage.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    """The method's study in the SQLite file, created on first use (open_storage: why workers share it)."""
+    storage = open_storage(f"sqlite:///{path}")
     return optuna.create_study(
         storage=storage, study_name=method, sampler=sampler, direction="maximize", load_if_exists=True
     )
