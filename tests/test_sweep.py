@@ -24,6 +24,7 @@ from dlpractice.registry import load_lab
 from dlpractice.runner import RunSpec, open_run, read_run
 from dlpractice.sweep.engine import Worker, join_sweep, open_sweep, parent_run, run_sweep
 from dlpractice.sweep.plan import plan_sweep
+from dlpractice.sweep.report import write_sweep_report
 from dlpractice.tracking import Tracker, client
 
 DLP = str(Path(sys.executable).parent / "dlp")
@@ -289,3 +290,32 @@ def test_two_workers_share_a_sweep_on_a_real_postgresql_server(postgres, dlp_hom
     assert not (dlp_home / "sweeps.db").exists()  # nothing went to the default storage
     pids = {record["pid"] for record in run_records(dlp_home)}
     assert len(pids) == 2, "both workers ran trials"
+
+
+def test_the_report_ranks_parameter_importances_with_two_fields_and_enough_trials(tmp_path):
+    made = plan({"space": ["lr=1e-4:1e-1:log", "n_hidden=8:64"], "random": 8})
+    study = optuna.create_study(direction="minimize")
+    distributions = {
+        "lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+        "n_hidden": optuna.distributions.IntDistribution(8, 64),
+    }
+    for i in range(8):  # the value follows lr alone: lr must rank first
+        lr = 10 ** (-4 + 3 * i / 7)
+        params = {"lr": lr, "n_hidden": 8 + (i * 5) % 57}
+        trial = optuna.create_trial(params=params, distributions=distributions, value=abs(lr - 0.01))
+        study.add_trial(trial)
+    rows = [
+        {
+            "trial": t.number,
+            "state": "complete",
+            "value": t.value,
+            "params": t.params,
+            "run": "r",
+            "seconds": 1.0,
+        }
+        for t in study.trials
+    ]
+    report = write_sweep_report(study, made, "s", "sqlite:///x", rows, rows[0], tmp_path).read_text()
+    section = report.split("## Parameter importances")[1].split("##")[0]
+    assert section.index("| lr |") < section.index("| n_hidden |")
+    assert "--set n_hidden=8 " in report and "## Trials" in report and report.count("| complete |") == 8
