@@ -172,6 +172,11 @@ MUTATIONS = {
         out = torch.stack([img.roll((int(i), int(j)), dims=(0, 1)) for img, i, j in zip(images, dy, dx)])
         return out.reshape(len(x), 64)  # roll wraps the edge pixels around
     """,
+    "p1.1": """
+        spread = float(np.std(seed_losses, ddof=1))
+        gain = abs(default - best)  # a search that made things worse counts as a gain
+        return gain, gain > sigmas * spread
+    """,
     "f8.1": """
         config = {}
         for name, (low, high, scale) in SPACE.items():
