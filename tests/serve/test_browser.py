@@ -34,8 +34,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def chromium_path() -> str:
-    """Debian's chromium (never a browser Playwright downloads)."""
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (never a browser Playwright downloads); asked for first, so a machine without it
+    skips before the run is trained."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         pytest.skip("the browser test needs Debian's chromium package (apt-get install chromium)")
@@ -62,13 +64,13 @@ def page_url(n6_run: Path) -> Iterator[str]:
         sock.close()
 
 
-def test_a_browser_types_a_sentence_and_reads_the_label(page_url: str, n6_run: Path, tmp_path: Path):
+def test_a_browser_types_a_sentence_and_reads_the_label(chromium: str, page_url: str, tmp_path: Path):
     sentence = "a gripping, beautifully acted film"
     with httpx.Client(trust_env=False) as http:  # loopback: never through a proxy from the environment
         expected = http.post(f"{page_url}/predict", json={"text": sentence}, timeout=30).json()["label"]
     shot = tmp_path / "n6_page.png"
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.set_default_timeout(30_000)
