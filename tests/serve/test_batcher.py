@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dlpractice.serve.batcher import Batcher
+from dlpractice.batcher import Batcher
 
 
 def doubling(calls: list[list[int]], seconds: float = 0.0):
