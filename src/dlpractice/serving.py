@@ -27,8 +27,9 @@ FAILURES = "failures.json"  # a run's most confident test mistakes, written by t
 # What predict() returns per request, by `ServingSpec.output`:
 #   label:  {"label": str, "probabilities": {class: p}}
 #   text:   {"text": str}  the prompt and its continuation
+#   entities: {"text": str, "entities": [{"text", "type", "start", "end", "score"}]}  character spans
 InputKind = Literal["text", "prompt"]
-OutputKind = Literal["label", "text"]
+OutputKind = Literal["label", "text", "entities"]
 
 
 def accept_all(item: dict[str, Any]) -> None:

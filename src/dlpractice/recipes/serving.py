@@ -5,11 +5,14 @@ Each returns a `Predictor` whose `predict` answers a whole batch of requests wit
 - names (l2-l7): complete a prompt into a name with a window model.
 - text (l8): continue a prompt with a GPT, character by character.
 - sentence classifiers (n6): label and probabilities, from a model trained here or a fine-tuned encoder.
+- taggers (n7): the entities of a text (type, character span, score) from a fine-tuned token classifier,
+  and the failure cases of a tagger: its most confident wrong entities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from torch import nn
 from dlpractice.data.names import Vocab
 from dlpractice.errors import DlpError
 from dlpractice.models.sampling import Request, complete_stream, complete_windows
-from dlpractice.models.saved import read_run_json
+from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.serving import Predictor
 
 
@@ -115,3 +118,136 @@ def encoder_predictor(folder: Path, max_length: int) -> Predictor:
         return label_answers(model(**inputs).logits, classes)
 
     return Predictor(predict)
+
+
+# ---- taggers (n7): words in, IOB2 tags out, read back as entities --------------------------------------
+
+WORD = re.compile(
+    r"\w+(?:[-'’]\w+)*|[^\w\s]"
+)  # CoNLL-like words: "1-0" and "O'Neill" whole, punctuation apart
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) character offsets: the words a tagger reads, and where to highlight them."""
+    return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
+
+
+def word_values(word_ids: list[int | None], token_values: list, n_words: int, default: object = 0) -> list:
+    """Each word's value from its first sub-word token; a word cut off by max_length gets `default`.
+
+    word_ids: the fast tokenizer's `word_ids()` (None for [CLS], [SEP]); token_values: one per token."""
+    out, previous = [default] * n_words, None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            out[word] = token_values[position]
+        previous = word
+    return out
+
+
+def entity_spans(tags: Sequence[str], scores: Sequence[float]) -> list[tuple[str, int, int, float]]:
+    """(type, first word, last word, score) of each entity in IOB2 `tags`, as seqeval reads them; the
+    score is the mean probability of the entity's words' tags."""
+    from dlpractice.metrics.ner import spans  # seqeval: the nlp extra, which only taggers need
+
+    found = sorted(spans(tags), key=lambda span: span[1])
+    return [(t, a, b, sum(scores[a : b + 1]) / (b + 1 - a)) for t, a, b in found]
+
+
+@torch.no_grad()
+def tag_tokens(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> list[list[tuple[int, float]]]:
+    """(label id, its probability) of every token, per row, from `logits, _ = model(ids, mask)`."""
+    best = model(ids, mask)[0].float().softmax(-1).max(-1)
+    return [list(zip(i, p)) for i, p in zip(best.indices.tolist(), best.values.tolist())]
+
+
+def tagger_predictor(model: nn.Module, tokenizer: Any, labels: Sequence[str], max_length: int) -> Predictor:
+    """A token classifier trained here (`logits, loss = model(ids, mask)`) as a tagger of raw text: the
+    text is split into words, each labelled from its first sub-word (words past max_length are O)."""
+
+    def predict(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        words = [split_words(item["text"]) for item in batch]
+        enc = tokenizer(
+            [[w for w, _, _ in ws] for ws in words],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        rows = tag_tokens(model, enc["input_ids"], enc["attention_mask"])
+        return [
+            {
+                "text": item["text"],
+                "entities": entities_of(item["text"], ws, enc.word_ids(i), rows[i], labels),
+            }
+            for i, (item, ws) in enumerate(zip(batch, words))
+        ]
+
+    return Predictor(predict)
+
+
+def entities_of(
+    text: str, words: list[tuple[str, int, int]], word_ids: list, row: list[tuple[int, float]], labels
+) -> list[dict[str, Any]]:
+    per_word = word_values(word_ids, row, len(words), (0, 1.0))
+    tags = [labels[k] for k, _ in per_word]
+    return [
+        {
+            "text": text[words[a][1] : words[b][2]],
+            "type": t,
+            "start": words[a][1],
+            "end": words[b][2],
+            "score": round(score, 4),
+        }
+        for t, a, b, score in entity_spans(tags, [p for _, p in per_word])
+    ]
+
+
+def token_classifier(folder: Path, run_dir: Path) -> tuple[nn.Module, Any]:
+    """The run's token classifier: its architecture and tokenizer from `folder` (config.json and the
+    tokenizer's files), its weights from the run's model.safetensors."""
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+    from dlpractice.models.heads import TokenClassifier
+
+    if not (folder / "config.json").is_file():
+        raise DlpError(f"run {run_dir.name} has no tagger to serve ({folder.name}/config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        hf = AutoModelForTokenClassification.from_config(AutoConfig.from_pretrained(folder))
+    except (OSError, ValueError) as err:
+        raise DlpError(f"{folder} is unreadable (damaged?): {err}") from None
+    return load_run_model(run_dir, TokenClassifier(hf)), tokenizer
+
+
+def entity_failures(
+    sentences: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    scores: Sequence[Sequence[float]],
+    k: int = 100,
+) -> list[dict[str, Any]]:
+    """The k predicted entities that are wrong (no gold entity has the same words and type), most
+    confident first. input: the sentence with the entity in [brackets]; label: the type of the first gold
+    entity that overlaps it ("O": none, a spurious entity); truth: that gold entity's words (a boundary
+    error shows here); prediction: the predicted type; confidence: its score."""
+    from dlpractice.metrics.ner import overlaps, spans
+
+    cases = []
+    for words, truth_tags, tags, row in zip(sentences, gold, pred, scores, strict=True):
+        truth = spans(truth_tags)
+        for t, a, b, score in entity_spans(tags, row):
+            if (t, a, b) in truth:
+                continue
+            near = [g for g in sorted(truth, key=lambda g: g[1]) if overlaps(g, (t, a, b))]
+            marked = [*words[:a], "[" + " ".join(words[a : b + 1]) + "]", *words[b + 1 :]]
+            cases.append(
+                {
+                    "input": " ".join(marked),
+                    "label": near[0][0] if near else "O",
+                    "truth": " ".join(words[near[0][1] : near[0][2] + 1]) if near else "",
+                    "prediction": t,
+                    "confidence": round(score, 4),
+                }
+            )
+    return sorted(cases, key=lambda case: -case["confidence"])[:k]

@@ -118,6 +118,10 @@ def answer_model(spec: ServingSpec) -> type:
 
     if spec.output == "label":
         return create_model("LabelAnswer", label=(str, ...), probabilities=(dict[str, float], ...))
+    if spec.output == "entities":
+        fields = {"text": (str, ...), "type": (str, ...), "start": (int, ...), "end": (int, ...)}
+        Entity = create_model("Entity", **fields, score=(float, ...))
+        return create_model("EntitiesAnswer", text=(str, ...), entities=(list[Entity], ...))
     return create_model("TextAnswer", text=(str, ...))
 
 

@@ -1,7 +1,8 @@
 """The Gradio page of a served run: try the model, and read its failure cases.
 
-"Try it": an input box with the lab's examples and the prediction (a label with its probabilities, or
-the generated text, with temperature, top-k and length for a generative lab). Requests from the page go
+"Try it": an input box with the lab's examples and the prediction (a label with its probabilities, the
+text with its entities highlighted, or the generated text, with temperature, top-k and length for a
+generative lab). Requests from the page go
 through the same checks and the same batcher as POST /predict.
 "Failure cases": the run's most confident test mistakes (input, true label, prediction, confidence),
 filterable by true label, for a lab that records them.
@@ -20,8 +21,15 @@ ALL = "all classes"
 COLUMNS = ("input", "label", "prediction", "confidence")
 
 
+def failure_columns(failures: list[dict[str, Any]]) -> list[str]:
+    """COLUMNS, then whatever else the lab recorded (n7: the gold entity's words, "truth")."""
+    extra = {key: None for case in failures for key in case if key not in COLUMNS}
+    return [*COLUMNS, *extra]
+
+
 def failure_rows(failures: list[dict[str, Any]], label: str = ALL) -> list[list[Any]]:
-    return [[case.get(c, "") for c in COLUMNS] for case in failures if label in (ALL, case.get("label"))]
+    columns = failure_columns(failures)
+    return [[case.get(c, "") for c in columns] for case in failures if label in (ALL, case.get("label"))]
 
 
 def build_ui(served: Served, answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> gr.Blocks:
@@ -33,7 +41,9 @@ def build_ui(served: Served, answer: Callable[[dict[str, Any]], Awaitable[dict[s
             f"{info['metric']} = {info['value']}. JSON API: [/docs](/docs)."
         )
         with gr.Tab("Try it"):
-            if spec.input == "text":
+            if spec.output == "entities":
+                try_tagger(spec, answer)
+            elif spec.input == "text":
                 try_classifier(spec, answer)
             else:
                 try_generator(spec, answer)
@@ -61,6 +71,29 @@ def try_classifier(spec: Any, answer: Callable) -> None:
 
     button.click(classify, inputs=text, outputs=label)
     text.submit(classify, inputs=text, outputs=label)
+    if spec.examples:
+        gr.Examples(examples=[[e] for e in spec.examples], inputs=text)
+
+
+def try_tagger(spec: Any, answer: Callable) -> None:
+    """The text with each entity highlighted by type, and the entities' scores in a table."""
+    text = gr.Textbox(label="text", lines=2, max_length=spec.max_chars, elem_id="text")
+    button = gr.Button("Find entities", variant="primary", elem_id="predict")
+    shown = gr.HighlightedText(label="entities", combine_adjacent=False, elem_id="entities")
+    table = gr.Dataframe(headers=["entity", "type", "score"], interactive=False, elem_id="entity-scores")
+
+    async def tag(value: str) -> tuple[dict[str, Any], list[list[Any]]]:
+        try:
+            result = await answer({"text": value})
+        except Exception as exc:
+            raise errors_shown(exc) from None
+        found = result["entities"]
+        marks = [{"entity": e["type"], "start": e["start"], "end": e["end"]} for e in found]
+        rows = [[e["text"], e["type"], e["score"]] for e in found]
+        return {"text": result["text"], "entities": marks}, rows
+
+    button.click(tag, inputs=text, outputs=[shown, table])
+    text.submit(tag, inputs=text, outputs=[shown, table])
     if spec.examples:
         gr.Examples(examples=[[e] for e in spec.examples], inputs=text)
 
@@ -96,6 +129,10 @@ def failure_tab(failures: list[dict[str, Any]]) -> None:
     gr.Markdown("The run's most confident mistakes on its test split, most confident first.")
     choice = gr.Dropdown([ALL, *classes], value=ALL, label="true label", elem_id="failure-class")
     table = gr.Dataframe(
-        value=failure_rows(failures), headers=list(COLUMNS), interactive=False, wrap=True, elem_id="failures"
+        value=failure_rows(failures),
+        headers=failure_columns(failures),
+        interactive=False,
+        wrap=True,
+        elem_id="failures",
     )
     choice.change(lambda label: failure_rows(failures, label), inputs=choice, outputs=table)

@@ -10,12 +10,15 @@ their mistakes sorted into boundary, type, spurious and missed entities. Entitie
 lower-case as ordinary words ("Major", "Real Madrid") are scored apart: an uncased model cannot tell them
 from the ordinary word, a model that reads characters can. Simplified: no pretrained word vectors for the
 BiLSTM, the transformer's word label comes from its first sub-word, no CRF on top of the transformer.
+`dlp serve` tags raw text with the transformer (entities with their character spans and scores) and
+shows its most confident wrong entities on the test split.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -30,8 +33,10 @@ from dlpractice.models import crf
 from dlpractice.models.backbone import load_pretrained
 from dlpractice.models.crf import PAD, BiLSTMCRF
 from dlpractice.models.heads import TokenClassifier
+from dlpractice.recipes import serving as tagger
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
+from dlpractice.serving import FAILURES, Predictor, ServingSpec
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -149,12 +154,7 @@ def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int
 
 def word_predictions(word_ids: list[int | None], token_predictions: list[int], n_words: int) -> list[int]:
     """Each word's label from its first sub-word; a word cut off by max_length is O (label 0)."""
-    out, previous = [LABEL_ID["O"]] * n_words, None
-    for position, word in enumerate(word_ids):
-        if word is not None and word != previous:
-            out[word] = token_predictions[position]
-        previous = word
-    return out
+    return tagger.word_values(word_ids, token_predictions, n_words, LABEL_ID["O"])
 
 
 def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
@@ -180,14 +180,17 @@ def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
     batches = LengthBatches(splits, lengths, cfg.eval_batch_size)
     names = {"num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)), "label2id": LABEL_ID}
     model = TokenClassifier(load_pretrained(AutoModelForTokenClassification, cfg.model, **names))
+    model.hf.config.save_pretrained(ctx.run_dir / "tagger")  # with the tokenizer: what `dlp serve` rebuilds
+    tokenizer.save_pretrained(ctx.run_dir / "tagger")  # (the weights are fit()'s model.safetensors)
     result = fit(model, batches, cfg, ctx)
     model.eval()
     device = next(model.parameters()).device
-    tokens = predict(batches, "test", lambda i, m: model(i.to(device), m.to(device))[0].argmax(-1).tolist())
-    pred = [
-        [LABELS[k] for k in word_predictions(w, t, len(s.tokens))]
+    tokens = predict(batches, "test", lambda i, m: tagger.tag_tokens(model, i.to(device), m.to(device)))
+    words = [
+        tagger.word_values(w, t, len(s.tokens), (0, 0.0))
         for w, t, s in zip(word_ids["test"], tokens, data.test)
     ]
+    pred = [[LABELS[k] for k, _ in row] for row in words]
     truncated = sum(
         max((w for w in ws if w is not None), default=-1) + 1 < len(s.tokens)
         for ws, s in zip(word_ids["test"], data.test)
@@ -197,6 +200,7 @@ def fine_tune(data: NerData, cfg: Config, ctx) -> dict:
         "history": result.history,
         "seconds": result.seconds,
         "pred": pred,
+        "scores": [[p for _, p in row] for row in words],  # each word's tag probability
         "truncated": truncated,
         "params": sum(p.numel() for p in model.parameters()),
     }
@@ -288,6 +292,10 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     error_table = markdown_table(("model", *kinds), [(n, *(e[k] for k in kinds)) for n, e in errors.items()])
     ctx.section("Errors by kind (test entities)", error_table)
     ctx.section("Recall of entities with a word that also occurs lower-case", case_table(by_case))
+    tokens = [s.tokens for s in data.test]
+    ctx.save_json(
+        FAILURES, tagger.entity_failures(tokens, gold, tuned["pred"], tuned["scores"])
+    )  # for `dlp serve`
 
     metrics: dict[str, float] = {}
     for name, s in scores.items():
@@ -326,3 +334,13 @@ def case_table(by_case: dict[str, dict[str, tuple[int, int]]]) -> str:
     groups = list(next(iter(by_case.values())))
     rows = [(name, *(f"{h / max(1, n):.3f} ({h}/{n})" for h, n in r.values())) for name, r in by_case.items()]
     return markdown_table(("model", *groups), rows)
+
+
+def serve(run_dir: Path, cfg: Config) -> Predictor:
+    """`dlp serve`: the entities that the run's transformer (the model its metric scores) finds in a text."""
+    model, tokenizer = tagger.token_classifier(run_dir / "tagger", run_dir)
+    return tagger.tagger_predictor(model, tokenizer, LABELS, cfg.max_length)
+
+
+EXAMPLES = ("Police in Berlin arrested John Smith on Friday.", "The French team arrived in London on Monday.")
+SERVING = ServingSpec(input="text", output="entities", load=serve, examples=EXAMPLES)
