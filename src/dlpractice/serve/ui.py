@@ -128,9 +128,11 @@ def failure_tab(failures: list[dict[str, Any]]) -> None:
     classes = sorted({str(case.get("label")) for case in failures})
     gr.Markdown("The run's most confident mistakes on its test split, most confident first.")
     choice = gr.Dropdown([ALL, *classes], value=ALL, label="true label", elem_id="failure-class")
+    columns = failure_columns(failures)
     table = gr.Dataframe(
         value=failure_rows(failures),
-        headers=failure_columns(failures),
+        headers=columns,
+        column_widths=["45%", *[f"{55 // (len(columns) - 1)}%"] * (len(columns) - 1)],  # all in view
         interactive=False,
         wrap=True,
         elem_id="failures",
