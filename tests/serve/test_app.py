@@ -52,7 +52,7 @@ def test_model_and_health_say_what_is_served(client, l2_run):
     [
         ({"prompt": 3}, "valid string"),
         ({"prompt": "em", "temperature": "hot"}, "valid number"),
-        ({"prompt": "em", "temperature": 0}, "greater than 0"),
+        ({"prompt": "em", "temperature": 0}, "greater than or equal to 0.01"),
         ({"prompt": "em", "max_tokens": 0}, "greater than or equal to 1"),
         ({"prompt": "em", "top_k": -1}, "greater than or equal to 0"),
         ({"prompt": "a" * 21}, "at most 20 characters"),

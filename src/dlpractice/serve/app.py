@@ -108,7 +108,7 @@ def request_model(spec: ServingSpec) -> type:
         __config__=config,
         prompt=(Annotated[str, Field(max_length=spec.max_chars, examples=[example])], ""),
         max_tokens=(Annotated[int, Field(ge=1, le=spec.max_tokens)], defaults["max_tokens"]),
-        temperature=(Annotated[float, Field(gt=0, le=10, **finite)], defaults["temperature"]),
+        temperature=(Annotated[float, Field(ge=0.01, le=10, **finite)], defaults["temperature"]),
         top_k=(Annotated[int, Field(ge=0, le=100_000)], defaults["top_k"]),
     )
 
