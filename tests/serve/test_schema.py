@@ -21,7 +21,13 @@ def test_no_generated_request_is_a_server_error(l2_run):
     cases = st.one_of(*(op.as_strategy() for op in operations))
 
     @given(case=cases)
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
     def no_5xx(case) -> None:
         case.call_and_validate(checks=[not_a_server_error])
 
