@@ -177,6 +177,9 @@ MUTATIONS = {
         gain = abs(default - best)  # a search that made things worse counts as a gain
         return gain, gain > sigmas * spread
     """,
+    "p2.1": """
+        return float(np.percentile(values, q))  # interpolates between two latencies: one nobody measured
+    """,
     "f8.1": """
         config = {}
         for name, (low, high, scale) in SPACE.items():
