@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from dlpractice.batcher import Batcher
 from dlpractice.errors import DlpError
-from dlpractice.serve.batcher import Batcher
 from dlpractice.serving import FAILURES, Predictor, ServingSpec
 
 MAX_BODY = 64 * 1024  # bytes: far more than any text or prompt the specs allow
