@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,3 +36,30 @@ def l2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def n6_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """n6's smoke preset with two models trained from scratch (a few seconds): the cnn is served."""
     return finished_run(tmp_path_factory, "n6", "models=bag,cnn")
+
+
+@contextmanager
+def served_on_loopback(app, start_within: float = 30) -> Iterator[str]:
+    """`app` behind a real uvicorn server on a free loopback port while the block runs; yields its URL."""
+    uvicorn = pytest.importorskip("uvicorn", reason="a real server needs uvicorn (the serve extra)")
+    from dlpractice.serve.app import bind
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_within
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, f"the server did not start within {start_within:.0f} s"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def on_loopback() -> Callable[..., AbstractContextManager[str]]:
+    return served_on_loopback

@@ -5,17 +5,14 @@ saves a screenshot. Skipped, with the reason, where Chromium or Playwright is mi
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from dlpractice.serve.app import bind, build_app, served_from
+from dlpractice.serve.app import build_app, served_from
 
-uvicorn = pytest.importorskip("uvicorn", reason="the browser test needs uvicorn (the serve extra)")
 pytest.importorskip("gradio", reason="the browser test needs gradio (the serve extra)")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (dev extra)")
 
@@ -45,23 +42,11 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def page_url(n6_run: Path) -> Iterator[str]:
+def page_url(n6_run: Path, on_loopback) -> Iterator[str]:
     """The n6 run served with its Gradio page by uvicorn on a free loopback port, for the module."""
     app = build_app(served_from(n6_run), max_batch=4, max_wait_ms=2)
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the server did not start within 30 s"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with on_loopback(app) as url:
+        yield url
 
 
 def test_a_browser_types_a_sentence_and_reads_the_label(chromium: str, page_url: str, tmp_path: Path):

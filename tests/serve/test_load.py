@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 import httpx
 import pytest
 
-from dlpractice.serve.app import bind, build_app, served_from
-
-uvicorn = pytest.importorskip("uvicorn", reason="the load test needs uvicorn (the serve extra)")
+from dlpractice.serve.app import build_app, served_from
 
 
 @pytest.mark.slow
-def test_concurrent_clients_over_loopback_get_answers_in_shared_batches(n6_run):
+def test_concurrent_clients_over_loopback_get_answers_in_shared_batches(n6_run, on_loopback):
     app = build_app(served_from(n6_run), ui=False, max_batch=16, max_wait_ms=10)
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the server did not start within 20 s"
-        codes = asyncio.run(hammer(f"http://127.0.0.1:{port}", requests=96, clients=16))
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with on_loopback(app) as url:
+        codes = asyncio.run(hammer(url, requests=96, clients=16))
     assert codes == [200] * 96
     assert app.state.batcher.stats.items == 96 and app.state.batcher.stats.mean_batch > 1.5
 
