@@ -158,7 +158,9 @@ def test_a_sweep_resumes_runs_only_missing_trials_and_nests_each_trial(dlp_home)
     # every trial is an MLflow run nested under the sweep's run, with the trial's parameters as its config
     study, _ = join_sweep(more.name, f"sqlite:///{dlp_home / 'sweeps.db'}")
     sweep_run = study.user_attrs["mlflow_run_id"]
-    for record, row in zip(records, more.rows):
+    by_run = {record["run_id"]: record for record in records}  # run ids sort by second, not by trial
+    for row in more.rows:
+        record = by_run[row["run"]]
         tracked = client().get_run(record["mlflow_run_id"])
         assert tracked.data.tags["mlflow.parentRunId"] == sweep_run
         assert tracked.data.tags["dlp_sweep"] == more.name
