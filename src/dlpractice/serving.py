@@ -12,6 +12,8 @@ nothing of the web: the JSON schemas and the Gradio app are built from `input` a
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +26,13 @@ FAILURES = "failures.json"  # a run's most confident test mistakes, written by t
 # What a request holds, by `ServingSpec.input`:
 #   text:   {"text": str}  a sentence to classify or tag
 #   prompt: {"prompt": str, "max_tokens": int, "temperature": float, "top_k": int}  a start to continue
+#   image:  {"image": str}  a PNG or JPEG, base64; predict() gets {"image": uint8 array (H, W) or (H, W, 3)}
+#   audio:  {"audio": str}  a WAV or FLAC, base64; predict() gets {"audio": float32 (T,), "sample_rate": int}
 # What predict() returns per request, by `ServingSpec.output`:
 #   label:  {"label": str, "probabilities": {class: p}}
 #   text:   {"text": str}  the prompt and its continuation
 #   entities: {"text": str, "entities": [{"text", "type", "start", "end", "score"}]}  character spans
-InputKind = Literal["text", "prompt"]
+InputKind = Literal["text", "prompt", "image", "audio"]
 OutputKind = Literal["label", "text", "entities"]
 
 
@@ -55,6 +59,17 @@ class ServingSpec:
     max_chars: int = 1000  # a longer text or prompt is rejected (422)
     max_tokens: int = 500  # prompt: the most tokens one request may ask for
     defaults: dict[str, Any] = field(default_factory=dict)  # prompt: max_tokens, temperature, top_k
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """An image (H, W) or (H, W, 3), uint8 or floats in [0, 1], as a PNG data URI: the `input` of an image
+    lab's failure case, which the served page shows as a picture."""
+    from PIL import Image
+
+    pixels = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def failure_cases(
