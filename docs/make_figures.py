@@ -18,9 +18,9 @@ IMG_DIR = Path(__file__).resolve().parent / "labs" / "img"
 
 
 def make_figures(lab: str, preset: str = "quick") -> list[Path]:
-    from dlpractice.runner import start_run
+    from dlpractice.runner import RunSpec, start_run
 
-    outcome = start_run(lab, preset, data="embedded")
+    outcome = start_run(RunSpec(lab, preset, data="embedded"))
     IMG_DIR.mkdir(parents=True, exist_ok=True)
     copied = []
     for figure in sorted((outcome.run_dir / "figures").glob("*.png")):
