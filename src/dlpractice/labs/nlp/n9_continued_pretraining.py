@@ -1,0 +1,207 @@
+"""N9 · Continued pre-training: a GPT pre-trained on English prose goes on to learn Python source.
+
+Phase 1 pre-trains the base (recipes/base_lm.py: n2's byte-level BPE and l8's GPT, trained on prose);
+`--set model=NAME_OR_PATH` starts instead from a Hugging Face causal LM (`from_pretrained`). Then each
+variant continues from the same base weights on the new domain, code: plain (the whole batch is code),
+with replay (a share of every batch is old prose: rehearsal) and with a lower learning rate. Each phase
+is a child run. Perplexity is measured on both domains' held-out text before and after: the new domain's
+drop is what continued pre-training buys, the old domain's rise is catastrophic forgetting.
+Simplified: the tokenizer is the base's, learnt from prose only (code costs more tokens per character,
+as a real LLM's tokenizer does on a language it rarely saw); perplexity is per token over fixed windows.
+The base is what n10 fine-tunes: `dlp run n10 --set base=<this run's id>`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from dlpractice.config import (
+    Fraction,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    UnitInterval,
+    check_multiple,
+)
+from dlpractice.data.prose import ReplayStream, load_code, load_prose
+from dlpractice.models.gpt import generate
+from dlpractice.recipes.base_lm import BaseConfig, BaseLM, get_base, perplexity, phase_config, token_stream
+from dlpractice.registry import lab
+from dlpractice.report import markdown_table
+from dlpractice.train import fit
+
+if TYPE_CHECKING:
+    from dlpractice.runner import RunContext
+
+LAB = lab(
+    "n9",
+    requires=("l8", "n2"),
+    data=("python-stdlib", "tinyshakespeare"),
+    metric="code_ppl_drop",
+    goal="max",
+    bar=0.4,
+)
+VARIANTS = ("continued", "replay", "low_lr")
+NAMES = {"continued": "continued", "replay": "continued + replay", "low_lr": "continued, lower rate"}
+
+
+@dataclass
+class Config(BaseConfig):
+    """fit()'s knobs (steps, lr, ...) pre-train the base; cpt_* are the continued pre-training's."""
+
+    model: str = ""  # a Hugging Face causal LM (Hub id or directory) to start from instead of pre-training
+    cpt_steps: PositiveInt = 600
+    cpt_lr: PositiveFloat = 1e-3
+    cpt_warmup: NonNegativeInt = 30
+    replay: UnitInterval = 0.25  # share of each batch drawn from the old domain in the replay variant
+    low_lr_factor: Fraction = 0.1  # the lower-rate variant trains at cpt_lr times this
+    sample_tokens: NonNegativeInt = 120  # a code sample from each model after the run; 0 skips it
+
+    def check(self) -> None:
+        if not self.model:
+            check_multiple(self, "n_embd", of="n_head")
+
+
+PRESETS = {
+    "smoke": {
+        "steps": 40,
+        "batch_size": 8,
+        "vocab_size": 300,
+        "bpe_chars": 20_000,
+        "block_size": 32,
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+        "lr": 3e-3,
+        "eval_every": 20,
+        "log_every": 10,
+        "eval_iters": 2,
+        "cpt_steps": 20,
+        "cpt_lr": 3e-3,
+        "cpt_warmup": 0,
+        "sample_tokens": 20,
+    },
+    "quick": {
+        "steps": 600,
+        "batch_size": 16,
+        "block_size": 64,
+        "lr": 2e-3,
+        "warmup_steps": 50,
+        "weight_decay": 0.1,
+        "eval_every": 200,
+        "log_every": 20,
+        "cpt_steps": 200,
+        "cpt_lr": 1e-3,
+    },
+    "full": {
+        "steps": 2000,
+        "batch_size": 16,
+        "lr": 2e-3,
+        "warmup_steps": 100,
+        "weight_decay": 0.1,
+        "beta2": 0.99,
+        "eval_every": 500,
+        "log_every": 20,
+        "ckpt_every": 500,
+        "cpt_steps": 600,
+        "cpt_lr": 1e-3,
+    },
+}
+
+
+def continue_on(base: BaseLM, variant: str, streams: dict, cfg: Config, ctx: RunContext) -> tuple:
+    """A copy of the base trained on code (with replay or a lower rate, by variant); (model, fit result)."""
+    model = copy.deepcopy(base.model)
+    replay = cfg.replay if variant == "replay" else 0.0
+    lr = cfg.cpt_lr * (cfg.low_lr_factor if variant == "low_lr" else 1.0)
+    phase = phase_config(cfg, steps=cfg.cpt_steps, lr=lr, warmup_steps=cfg.cpt_warmup, ckpt_every=10**9)
+    result = fit(model, ReplayStream(streams["code"], streams["prose"], replay), phase, ctx)
+    return model.to("cpu"), result
+
+
+def change_figure(rows: dict[str, dict[str, float]]) -> plt.Figure:
+    """Per variant: the code perplexity's drop and the prose perplexity's rise, in % of the base's."""
+    names = [NAMES[v] for v in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    drop = [100 * r["code_ppl_drop"] for r in rows.values()]
+    rise = [100 * r["prose_ppl_rise"] for r in rows.values()]
+    for offset, values, label in (
+        (-0.2, drop, "new domain (code): ppl drop"),
+        (0.2, rise, "old domain (prose): ppl rise"),
+    ):
+        bars = ax.bar(x + offset, values, width=0.4, label=label)
+        ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+    ax.axhline(40, color="grey", ls=":", lw=1)
+    ax.set(xticks=x, xticklabels=names, ylabel="% of the base model's perplexity")
+    ax.set_title("Continued pre-training: what is gained, what is forgotten", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def code_sample(base: BaseLM, model: torch.nn.Module, n_tokens: int, seed: int) -> str:
+    start = torch.tensor([base.codec.encode("def ")], dtype=torch.long)
+    out = generate(
+        model, start, n_tokens, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(seed)
+    )
+    return base.codec.decode(out[0].tolist())
+
+
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
+    prose, source = load_prose(ctx.data, ctx.data_dir)
+    code = load_code()
+    ctx.record_data(
+        {
+            "data_source": source,
+            "data_origin": f"{prose.origin} | {code.origin}",
+            "split": "90/10 by position",
+        }
+    )
+    base = get_base("", cfg.model, lambda: prose, cfg, ctx)
+    streams = {d.name: token_stream(base.codec, d, cfg, cfg.batch_size) for d in (prose, code)}
+    before = {name: perplexity(base.model, s) for name, s in streams.items()}
+    metrics = {f"base_{name}_ppl": ppl for name, ppl in before.items()}
+    metrics["code_chars_per_token"] = len(code.val) / len(streams["code"].splits["val"])
+    metrics["prose_chars_per_token"] = len(prose.val) / len(streams["prose"].splits["val"])
+    rows, samples = (
+        {},
+        {"base": code_sample(base, base.model, cfg.sample_tokens, ctx.seed)} if cfg.sample_tokens else {},
+    )
+    for variant in VARIANTS:
+        model, result = continue_on(base, variant, streams, cfg, ctx.child(variant))
+        after = {name: perplexity(model, s) for name, s in streams.items()}
+        rows[variant] = {
+            "code_ppl": after["code"],
+            "prose_ppl": after["prose"],
+            "code_ppl_drop": 1 - after["code"] / before["code"],
+            "prose_ppl_rise": after["prose"] / before["prose"] - 1,
+            "train_seconds": result.seconds,
+        }
+        metrics |= {f"{variant}_{k}": v for k, v in rows[variant].items()}
+        if cfg.sample_tokens:
+            samples[variant] = code_sample(base, model, cfg.sample_tokens, ctx.seed)
+    metrics["code_ppl_drop"] = rows["continued"]["code_ppl_drop"]
+    forgetting = rows["continued"]["prose_ppl_rise"]
+    if forgetting > 0:  # the remedy's bar: the share of plain continued training's forgetting replay leaves
+        metrics["replay_rise_ratio"] = rows["replay"]["prose_ppl_rise"] / forgetting
+    report(before, rows, samples, base, ctx)
+    return metrics
+
+
+def report(before: dict, rows: dict, samples: dict, base: BaseLM, ctx: RunContext) -> None:
+    body = [["base (" + base.origin + ")", f"{before['prose']:.1f}", f"{before['code']:.1f}", "—", "—", "—"]]
+    for variant, r in rows.items():
+        cells = [f"{r['prose_ppl']:.1f}", f"{r['code_ppl']:.1f}", f"{r['code_ppl_drop']:+.0%}"]
+        body.append([NAMES[variant], *cells, f"{r['prose_ppl_rise']:+.0%}", f"{r['train_seconds']:.0f}"])
+    header = ["model", "prose ppl", "code ppl", "code drop", "prose rise", "train s"]
+    ctx.section("Perplexity before and after", markdown_table(header, body))
+    ctx.figure("change", change_figure(rows), "New-domain gain and old-domain forgetting")
+    if samples:
+        shown = "\n\n".join(f"**{NAMES.get(k, k)}**\n\n```\n{text}\n```" for k, text in samples.items())
+        ctx.section("Samples (prompt `def `)", shown)
