@@ -99,7 +99,9 @@ class CTCRecognizer(nn.Module):
             nn.BatchNorm1d(channels),
             nn.GELU(),
         )
-        self.rnn = nn.GRU(channels, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout)
+        self.rnn = nn.GRU(
+            channels, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout * (layers > 1)
+        )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, n_symbols + 1)  # + the blank, id 0
         self.loss_fn = ctc_loss if loss == "ours" else F.ctc_loss
