@@ -237,12 +237,19 @@ def spec_augment(
     return out
 
 
-def add_noise(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """signal + noise scaled so that 10 log10(P_signal / P_noise) = snr_db; noise is tiled/cut to length."""
+def add_noise(
+    signal: np.ndarray, noise: np.ndarray, snr_db: float, active: np.ndarray | None = None
+) -> np.ndarray:
+    """signal + noise scaled so that 10 log10(P_signal / P_noise) = snr_db; noise is tiled/cut to length.
+
+    `active` (bool, like `signal`) measures the signal's power only where it is True (e.g. where
+    speech sounds), so the SNR of a recording does not depend on how much silence it holds.
+    """
     signal = np.asarray(signal, dtype=np.float32)
     noise = np.resize(np.asarray(noise, dtype=np.float32), signal.shape)  # repeats a short noise
-    signal_power = float(np.mean(signal.astype(np.float64) ** 2))
-    noise_power = float(np.mean(noise.astype(np.float64) ** 2))
+    measured = signal if active is None else signal[active]
+    signal_power = float(np.mean(np.square(measured, dtype=np.float64))) if measured.size else 0.0
+    noise_power = float(np.mean(np.square(noise, dtype=np.float64)))
     if noise_power == 0.0:
         raise DlpError("noise is silent: cannot scale it to an SNR")
     scale = math.sqrt(signal_power / (noise_power * 10.0 ** (snr_db / 10.0)))
