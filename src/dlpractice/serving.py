@@ -59,6 +59,9 @@ class ServingSpec:
     max_chars: int = 1000  # a longer text or prompt is rejected (422)
     max_tokens: int = 500  # prompt: the most tokens one request may ask for
     defaults: dict[str, Any] = field(default_factory=dict)  # prompt: max_tokens, temperature, top_k
+    max_bytes: int = 2_000_000  # image, audio: the largest file one request may send (base64 adds a third)
+    max_side: int = 2048  # image: the widest or tallest picture, in pixels
+    max_seconds: float = 30.0  # audio: the longest clip
 
 
 def png_data_uri(image: np.ndarray) -> str:

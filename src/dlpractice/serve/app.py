@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from dlpractice.batcher import Batcher
 from dlpractice.errors import DlpError
+from dlpractice.serve.media import decoded, encoded_length
 from dlpractice.serving import FAILURES, Predictor, ServingSpec
 
 MAX_BODY = 64 * 1024  # bytes: far more than any text or prompt the specs allow
@@ -101,6 +102,12 @@ def request_model(spec: ServingSpec) -> type:
     if spec.input == "text":
         text = Annotated[str, Field(min_length=1, max_length=spec.max_chars, examples=[example or "text"])]
         return create_model("TextRequest", __config__=config, text=(text, ...))
+    if spec.input in ("image", "audio"):
+        kind = "PNG or JPEG" if spec.input == "image" else "WAV or FLAC"
+        size = {"min_length": 1, "max_length": encoded_length(spec.max_bytes)}
+        encoded = Field(**size, description=f"a {kind}, base64")
+        name = f"{spec.input.title()}Request"
+        return create_model(name, __config__=config, **{spec.input: (Annotated[str, encoded], ...)})
     defaults = {"max_tokens": min(20, spec.max_tokens), "temperature": 1.0, "top_k": 0, **spec.defaults}
     finite = {"allow_inf_nan": False}
     return create_model(
@@ -161,10 +168,20 @@ async def too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def body_limit(spec: ServingSpec) -> int:
+    """The largest request body: a little over the largest file for image and audio labs, else MAX_BODY."""
+    return encoded_length(spec.max_bytes) + 1024 if spec.input in ("image", "audio") else MAX_BODY
+
+
 def build_app(
-    served: Served, max_batch: int = 16, max_wait_ms: float = 5.0, max_body: int = MAX_BODY, ui: bool = True
+    served: Served,
+    max_batch: int = 16,
+    max_wait_ms: float = 5.0,
+    max_body: int | None = None,
+    ui: bool = True,
 ) -> Any:
-    """The FastAPI app (with the Gradio page at /ui unless `ui` is False); `app.state.batcher` batches."""
+    """The FastAPI app (with the Gradio page at /ui unless `ui` is False); `app.state.batcher` batches.
+    `max_body`: bytes, by default what the spec's input needs (body_limit)."""
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import RedirectResponse
 
@@ -187,7 +204,11 @@ def build_app(
 
     @app.post("/predict", response_model=Answer, summary=f"{spec.input} in, {spec.output} out")
     async def predict(request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
-        return await answer(request.model_dump())
+        try:
+            item = decoded(spec, request.model_dump())
+        except ValueError as err:
+            raise HTTPException(status_code=422, detail=str(err)) from None
+        return await answer(item)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -214,7 +235,7 @@ def build_app(
             return RedirectResponse("/ui")
 
         app = gr.mount_gradio_app(app, build_ui(served, answer), path="/ui")
-    app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(BodyLimit, limit=max_body or body_limit(spec))
     return app
 
 

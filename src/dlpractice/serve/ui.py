@@ -1,11 +1,11 @@
 """The Gradio page of a served run: try the model, and read its failure cases.
 
-"Try it": an input box with the lab's examples and the prediction (a label with its probabilities, the
-text with its entities highlighted, or the generated text, with temperature, top-k and length for a
-generative lab). Requests from the page go
-through the same checks and the same batcher as POST /predict.
+"Try it": an input (a text box with the lab's examples, an image, or a recording) and the prediction (a
+label with its probabilities, the text with its entities highlighted, an answer, or the generated text,
+with temperature, top-k and length for a generative lab). Requests from the page go through the same
+checks and the same batcher as POST /predict.
 "Failure cases": the run's most confident test mistakes (input, true label, prediction, confidence),
-filterable by true label, for a lab that records them.
+filterable by true label, for a lab that records them: a table, or a gallery for an image lab.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from dlpractice.serve.app import Served
+from dlpractice.serve.media import check_duration, check_image_side, picture
 
 ALL = "all classes"
 COLUMNS = ("input", "label", "prediction", "confidence")
@@ -44,11 +46,16 @@ def build_ui(served: Served, answer: Callable[[dict[str, Any]], Awaitable[dict[s
             if spec.output == "entities":
                 try_tagger(spec, answer)
             elif spec.input == "text":
-                try_classifier(spec, answer)
+                try_text(spec, answer)
+            elif spec.input in ("image", "audio"):
+                try_file(spec, answer)
             else:
                 try_generator(spec, answer)
         with gr.Tab("Failure cases"):
-            failure_tab(served.failures)
+            if any(str(case.get("input", "")).startswith("data:image") for case in served.failures):
+                failure_gallery(served.failures)
+            else:
+                failure_tab(served.failures)
     return page
 
 
@@ -57,22 +64,62 @@ def errors_shown(exc: Exception) -> gr.Error:
     return gr.Error(str(getattr(exc, "detail", exc)))
 
 
-def try_classifier(spec: Any, answer: Callable) -> None:
+def output_view(spec: Any) -> tuple[Any, Callable[[dict[str, Any]], Any]]:
+    """The component that shows an answer, and the part of the answer it shows."""
+    if spec.output == "label":
+        return gr.Label(label="prediction", elem_id="prediction"), lambda result: result["probabilities"]
+    return gr.Textbox(label="answer", lines=6, elem_id="answer"), lambda result: result["text"]
+
+
+def try_text(spec: Any, answer: Callable) -> None:
+    """A text in, its label (with probabilities) or its answer out."""
     text = gr.Textbox(label="text", lines=2, max_length=spec.max_chars, elem_id="text")
     button = gr.Button("Predict", variant="primary", elem_id="predict")
-    label = gr.Label(label="prediction", elem_id="prediction")
+    shown, part = output_view(spec)
 
-    async def classify(value: str) -> dict[str, float]:
+    async def predict(value: str) -> Any:
         try:
-            result = await answer({"text": value})
+            return part(await answer({"text": value}))
         except Exception as exc:
             raise errors_shown(exc) from None
-        return result["probabilities"]
 
-    button.click(classify, inputs=text, outputs=label)
-    text.submit(classify, inputs=text, outputs=label)
+    button.click(predict, inputs=text, outputs=shown)
+    text.submit(predict, inputs=text, outputs=shown)
     if spec.examples:
         gr.Examples(examples=[[e] for e in spec.examples], inputs=text)
+
+
+def try_file(spec: Any, answer: Callable) -> None:
+    """An image or a recording in (upload, or the microphone), the answer out; the same size limits as
+    POST /predict, then the same checks and batcher."""
+    if spec.input == "image":
+        source = gr.Image(label="image", type="numpy", elem_id="image")
+    else:
+        source = gr.Audio(label="recording", type="numpy", sources=["upload", "microphone"], elem_id="audio")
+    button = gr.Button("Predict", variant="primary", elem_id="predict")
+    shown, part = output_view(spec)
+
+    async def predict(value: Any) -> Any:
+        if value is None:
+            raise gr.Error(f"no {spec.input} yet: upload one first")
+        try:
+            return part(await answer(page_item(spec, value)))
+        except Exception as exc:
+            raise errors_shown(exc) from None
+
+    button.click(predict, inputs=source, outputs=shown)
+
+
+def page_item(spec: Any, value: Any) -> dict[str, Any]:
+    """What the page's image (uint8 (H, W[, 3])) or recording ((rate, int16 samples (T[, channels]))) is
+    as a request to predict()."""
+    if spec.input == "image":
+        check_image_side(*value.shape[:2], spec)
+        return {"image": value}
+    rate, samples = value
+    check_duration(len(samples) / rate, spec)
+    audio = samples.astype(np.float32) / (32768 if samples.dtype == np.int16 else 1)
+    return {"audio": audio.reshape(len(audio), -1).mean(axis=1), "sample_rate": int(rate)}
 
 
 def try_tagger(spec: Any, answer: Callable) -> None:
@@ -138,3 +185,26 @@ def failure_tab(failures: list[dict[str, Any]]) -> None:
         elem_id="failures",
     )
     choice.change(lambda label: failure_rows(failures, label), inputs=choice, outputs=table)
+
+
+def failure_gallery(failures: list[dict[str, Any]]) -> None:
+    """An image lab's mistakes as pictures, each captioned with its true label, prediction and confidence."""
+    classes = sorted({str(case.get("label")) for case in failures})
+    gr.Markdown("The run's most confident mistakes on its test split, most confident first.")
+    choice = gr.Dropdown([ALL, *classes], value=ALL, label="true label", elem_id="failure-class")
+
+    gallery = gr.Gallery(
+        value=failure_gallery_pictures(failures), columns=8, label="failure cases", elem_id="failures"
+    )
+    choice.change(lambda label: failure_gallery_pictures(failures, label), inputs=choice, outputs=gallery)
+
+
+def failure_gallery_pictures(
+    failures: list[dict[str, Any]], label: str = ALL
+) -> list[tuple[np.ndarray, str]]:
+    """(picture, "true 4, predicted 9 (0.80)") for each failure case of the true label (ALL: every one)."""
+    chosen = [case for case in failures if label in (ALL, case.get("label"))]
+    return [
+        (picture(c["input"]), f"true {c['label']}, predicted {c['prediction']} ({c['confidence']:.2f})")
+        for c in chosen
+    ]
