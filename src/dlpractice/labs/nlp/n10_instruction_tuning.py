@@ -63,7 +63,7 @@ class Config(BaseConfig):
     model: str = ""  # or a Hugging Face causal LM (Hub id or directory)
     base_steps: PositiveInt = 1500
     base_lr: PositiveFloat = 2e-3
-    base_batch_size: PositiveInt = 16
+    base_batch_size: PositiveInt = 12
     variants: tuple[Variant, ...] = ("full", "unmasked", "packed", "lora")
     lora_impl: Literal["peft", "ours"] = "peft"
     lora_rank: PositiveInt = 8
@@ -79,6 +79,7 @@ PRESETS = {
         "base_steps": 30,
         "vocab_size": 300,
         "bpe_chars": 20_000,
+        "block_size": 192,  # 300 tokens cut the Alpaca prompts into many
         "n_layer": 1,
         "n_head": 2,
         "n_embd": 32,
@@ -92,22 +93,8 @@ PRESETS = {
         "n_generated": 200,
         "n_shown": 2,
     },
-    "quick": {
-        "base_steps": 600,
-        "steps": 150,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "eval_every": 50,
-        "log_every": 10,
-    },
-    "full": {
-        "steps": 300,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "warmup_steps": 20,
-        "eval_every": 100,
-        "log_every": 10,
-    },
+    "quick": {"base_steps": 400, "steps": 120, "batch_size": 16, "lr": 1e-3, "eval_every": 40},
+    "full": {"steps": 180, "batch_size": 16, "lr": 1e-3, "warmup_steps": 20, "eval_every": 60},
 }
 
 
@@ -178,7 +165,9 @@ def encode_split(
     pairs = [(codec.encode(alpaca_prompt(r)), codec.encode(r.output) + [codec.eot]) for r in records]
     pairs = [(p, r) for p, r in pairs if len(p) + len(r) - 1 <= block_size]
     if not pairs:
-        raise DlpError(f"no instruction fits in block_size {block_size} tokens; raise block_size")
+        raise DlpError(
+            f"no instruction fits in the base's context of {block_size} tokens; use a larger block_size"
+        )
     return pairs
 
 
@@ -223,10 +212,19 @@ def greedy_responses(model: nn.Module, prompts: list[list[int]], eot: int, max_n
     return [ids[i, n : n + max_new].tolist() for i, n in enumerate(lengths.tolist())]
 
 
-def responses(model: nn.Module, codec: Codec, records: list[Instruction], max_new: int) -> list[str]:
+def responses(
+    model: nn.Module, codec: Codec, records: list[Instruction], max_new: int, chunk: int = 16
+) -> list[str]:
+    """Greedy answers, decoded up to the end token; prompts of similar length share a batch, which stops
+    as soon as all of its rows have ended."""
     prompts = [codec.encode(alpaca_prompt(r)) for r in records]
-    out = greedy_responses(model, prompts, codec.eot, max_new)
-    return [codec.decode(ids[: ids.index(codec.eot)] if codec.eot in ids else ids).strip() for ids in out]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[list[int]] = [[] for _ in prompts]
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        for i, ids in zip(rows, greedy_responses(model, [prompts[i] for i in rows], codec.eot, max_new)):
+            out[i] = ids[: ids.index(codec.eot)] if codec.eot in ids else ids
+    return [codec.decode(ids).strip() for ids in out]
 
 
 def scores(answers: list[str], records: list[Instruction]) -> dict[str, float]:
@@ -245,7 +243,7 @@ def tune(base: BaseLM, variant: str, pairs: dict, cfg: Config, ctx: RunContext) 
     data = LengthBatches({"train": train, "val": val}, {"train": train_lengths, "val": val_lengths})
     phase = phase_config(cfg, ckpt_every=10**9)
     if variant == "packed":  # the same epochs in fewer, fuller rows
-        data = PackedBatches(pairs["train"], cfg.block_size, data)
+        data = PackedBatches(pairs["train"], model.block_size, data)
         share = len(data.rows.splits["train"][0]) / len(train_lengths)
         phase = replace(phase, steps=max(1, round(cfg.steps * share)))
     if variant == "lora":
@@ -272,7 +270,8 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     )
     base = get_base(cfg.base, cfg.model, lambda: load_prose(ctx.data, ctx.data_dir)[0], pretrain, ctx)
     save_gpt_files(base, ctx.run_dir)  # for `dlp serve`
-    pairs = {s: encode_split(getattr(data, s), base.codec, cfg.block_size) for s in ("train", "val")}
+    block_size = base.model.block_size  # the base's context, whatever cfg.block_size says
+    pairs = {s: encode_split(getattr(data, s), base.codec, block_size) for s in ("train", "val")}
     dropped = len(data.train) - len(pairs["train"])  # too long for the context: not trained on
     answers = {"base": responses(base.model, base.codec, data.test, cfg.max_new_tokens)}
     rows = {"base": scores(answers["base"], data.test) | {"trainable_params": 0.0}}
