@@ -15,6 +15,7 @@ from dlpractice.data.batching import LengthBatches
 from dlpractice.errors import DlpError
 from dlpractice.labs.nlp import n10_instruction_tuning as n10
 from dlpractice.metrics.rouge import exact_match, rouge_l
+from dlpractice.models import lora
 from dlpractice.models.gpt import GPT, GPTConfig
 from dlpractice.recipes.base_lm import load_base
 from dlpractice.runner import RunSpec, start_run
@@ -73,7 +74,7 @@ def test_our_lora_linear_equals_peft_on_the_same_weights():
 
     torch.manual_seed(0)
     layer = nn.Linear(12, 20, bias=False)
-    ours = n10.LoRALinear(nn.Linear(12, 20, bias=False), rank=4, alpha=8.0)
+    ours = lora.LoRALinear(nn.Linear(12, 20, bias=False), rank=4, alpha=8.0)
     ours.base.load_state_dict(layer.state_dict())
     theirs = get_peft_model(nn.Sequential(layer), LoraConfig(r=4, lora_alpha=8, target_modules=["0"]))
     wrapped = theirs.base_model.model[0]
@@ -93,19 +94,12 @@ def tiny_gpt(vocab: int = 20, block_size: int = 24) -> GPT:
 
 
 def test_ours_and_peft_adapt_the_same_layers():
-    cfg = build_config(n10.Config, n10.PRESETS, "smoke")
     counts = {}
     for impl in ("peft", "ours"):
-        model = n10.with_lora(tiny_gpt(), replace_impl(cfg, impl))
+        model = lora.with_lora(tiny_gpt(), rank=8, alpha=16.0, impl=impl)
         counts[impl] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert counts["ours"] == counts["peft"] == 2 * (8 * (16 + 48) + 8 * (16 + 16) + 8 * (16 + 64) * 2)
-    assert n10.lora_targets(tiny_gpt())[:2] == ["blocks.0.attn.c_attn", "blocks.0.attn.c_proj"]
-
-
-def replace_impl(cfg, impl: str):
-    from dataclasses import replace
-
-    return replace(cfg, lora_impl=impl)
+    assert lora.lora_targets(tiny_gpt())[:2] == ["blocks.0.attn.c_attn", "blocks.0.attn.c_proj"]
 
 
 def test_batched_greedy_decoding_equals_one_prompt_at_a_time():

@@ -15,11 +15,11 @@ memory column counts the training state (weights, gradients, AdamW's two moments
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
@@ -28,6 +28,7 @@ from dlpractice.data.batching import LengthBatches, TensorData, pad_rows
 from dlpractice.data.prose import Instruction, alpaca_prompt, load_instructions, load_prose
 from dlpractice.errors import DlpError
 from dlpractice.metrics.rouge import exact_match, rouge_l
+from dlpractice.models.lora import with_lora
 from dlpractice.models.sampling import Request, complete_stream
 from dlpractice.models.saved import load_run_model
 from dlpractice.recipes.base_lm import (
@@ -110,52 +111,6 @@ def sft_example(
         targets = [IGNORE] * (len(prompt) - 1) + targets[len(prompt) - 1 :]
     return inputs, targets
     # END EXERCISE
-
-
-class LoRALinear(nn.Module):
-    """y = W x + (alpha / r) B A x, with W frozen, A (r, in) random and B (out, r) zero at the start (Hu et
-    al., 2021); initialised as peft initialises it, so both start from the same function."""
-
-    def __init__(self, base: nn.Linear, rank: int, alpha: float):
-        super().__init__()
-        self.base, self.scaling = base, alpha / rank
-        base.weight.requires_grad_(False)
-        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # BEGIN EXERCISE n10.2: the frozen layer's output plus the scaled low-rank update B A x
-        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling  # (..., out)
-        # END EXERCISE
-
-
-def lora_targets(model: nn.Module) -> list[str]:
-    """Every linear layer but the output head (tied to the embedding in a GPT): what LoRA adapts."""
-    from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers
-
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear | Conv1D) and "lm_head" not in n]
-
-
-def with_lora(model: nn.Module, cfg: Config) -> nn.Module:
-    """The model with adapters on lora_targets and every other weight frozen: peft's, or ours."""
-    targets = lora_targets(model)
-    if cfg.lora_impl == "peft":
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(
-            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, target_modules=targets, lora_dropout=0.0
-        )
-        return get_peft_model(model, lora)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name in targets:
-        parent, _, child = name.rpartition(".")
-        layer = model.get_submodule(name)
-        if not isinstance(layer, nn.Linear):
-            raise DlpError(f"lora_impl=ours adapts nn.Linear only; {name} is a {type(layer).__name__}")
-        setattr(model.get_submodule(parent), child, LoRALinear(layer, cfg.lora_rank, cfg.lora_alpha))
-    return model
 
 
 def encode_split(
@@ -247,7 +202,7 @@ def tune(base: BaseLM, variant: str, pairs: dict, cfg: Config, ctx: RunContext) 
         share = len(data.rows.splits["train"][0]) / len(train_lengths)
         phase = replace(phase, steps=max(1, round(cfg.steps * share)))
     if variant == "lora":
-        model = with_lora(model, cfg)
+        model = with_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_impl)
         phase = replace(phase, lr=cfg.lora_lr)
     result = fit(model, data, phase, ctx)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -290,6 +245,30 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     return metrics
 
 
+def scores_figure(rows: dict) -> plt.Figure:
+    """Per model: held-out ROUGE-L and exact match; per fine-tune: trainable parameters and time."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    names = list(rows)
+    for offset, key in ((-0.2, "rouge_l"), (0.2, "exact_match")):
+        bars = axes[0].bar(
+            [i + offset for i in range(len(names))], [rows[n][key] for n in names], 0.4, label=key
+        )
+        axes[0].bar_label(bars, fmt="%.2f", fontsize=7)
+    axes[0].set(xticks=range(len(names)), xticklabels=names, title="held-out score (test split)")
+    axes[0].legend(fontsize=8)
+    tuned = names[1:]  # the base trains nothing
+    for ax, key, title in (
+        (axes[1], "trainable_params", "trainable parameters"),
+        (axes[2], "train_seconds", "training time (s)"),
+    ):
+        bars = ax.bar(tuned, [rows[n][key] for n in tuned], color="tab:gray")
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        ax.set_title(title)
+    axes[1].set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
 def report(rows: dict, answers: dict, test: list[Instruction], cfg: Config, ctx: RunContext) -> None:
     header = ["model", "trainable params", "train state MB", "train s", "tokens/s", "ROUGE-L", "exact match"]
     body = [
@@ -305,6 +284,7 @@ def report(rows: dict, answers: dict, test: list[Instruction], cfg: Config, ctx:
         for name, row in rows.items()
     ]
     ctx.section("Held-out scores (test split, greedy decoding)", markdown_table(header, body))
+    ctx.figure("scores", scores_figure(rows), "Score, size and time of each fine-tune")
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")[:90]
