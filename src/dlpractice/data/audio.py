@@ -262,3 +262,26 @@ def snr_db(signal: np.ndarray, noise: np.ndarray) -> float:
         float(np.mean(np.square(signal, dtype=np.float64)))
         / float(np.mean(np.square(noise, dtype=np.float64)))
     )
+
+
+def librosa_differences(wave: np.ndarray, sr: int, n_mels: int = 40, n_mfcc: int = 13) -> dict[str, float]:
+    """Largest |ours - librosa| of each feature on the same wave (float64), with librosa's defaults."""
+    import librosa
+
+    y = np.asarray(wave, dtype=np.float64)
+    x = torch.from_numpy(y)
+    options = {"n_fft": N_FFT, "hop_length": HOP}
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_mels=n_mels, **options)
+    coefficients = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_mels=n_mels, **options)
+    pairs = {
+        "stft": (stft(x).numpy(), librosa.stft(y, **options)),
+        "mel_filterbank": (
+            mel_filterbank(sr, N_FFT, n_mels).numpy(),
+            librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=n_mels),
+        ),
+        "mel_spectrogram": (mel_spectrogram(x, sr, n_mels).numpy(), mel),
+        "log_mel_db": (log_mel(x, sr, n_mels).numpy(), librosa.power_to_db(mel)),
+        "mfcc": (mfcc(x, sr, n_mfcc, n_mels).numpy(), coefficients),
+        "delta": (deltas(torch.from_numpy(coefficients)).numpy(), librosa.feature.delta(coefficients)),
+    }
+    return {name: float(np.abs(ours - theirs).max()) for name, (ours, theirs) in pairs.items()}

@@ -473,7 +473,7 @@ def vad_recordings(
 ) -> list[Recording]:
     """n recordings of random English speakers with silences between utterances, noised at an SNR.
 
-    `noise` and `snr_db` may be lists: each recording draws one of each. The SNR is measured over the
+    `noise` and `snr_db` may be lists: recording r takes item r % len of each. The SNR is measured over the
     speech samples only (the active speech level), so it does not depend on how much silence there is.
     The speech and silences depend on `seed` alone: the same seed at another SNR is the same talk.
     """
@@ -488,8 +488,7 @@ def vad_recordings(
     for r in range(n):
         parts = utterances[r * utterances_per_recording : (r + 1) * utterances_per_recording]
         audio, speech = join_with_silences(parts, silence, rng)
-        kind = noises[int(noise_rng.integers(len(noises)))]
-        snr = snrs[int(noise_rng.integers(len(snrs)))]
+        kind, snr = noises[r % len(noises)], snrs[r % len(snrs)]  # in turn: every kind equally often
         recording = Recording(audio, SAMPLE_RATE, speech, snr, kind)
         if kind is not None and snr is not None:
             noise_wave = make_noise(kind, len(audio), SAMPLE_RATE, noise_rng)
