@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from dlpractice.config import PositiveInt, Probability
+from dlpractice.config import PositiveInt, Probability, check_multiple
 from dlpractice.data.prose import EOT, Domain
 from dlpractice.data.shakespeare import TokenStream
 from dlpractice.errors import DlpError
@@ -50,6 +50,9 @@ class BaseConfig(FitConfig):
     n_embd: PositiveInt = 128
     dropout: Probability = 0.0
     eval_iters: PositiveInt = 10  # batches of fixed random windows per perplexity estimate
+
+    def check(self) -> None:
+        check_multiple(self, "n_embd", of="n_head")  # each head gets n_embd / n_head channels
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from dlpractice.config import (
     PositiveFloat,
     PositiveInt,
     UnitInterval,
-    check_multiple,
 )
 from dlpractice.data.prose import ReplayStream, load_code, load_prose
 from dlpractice.models.gpt import generate
@@ -62,10 +61,6 @@ class Config(BaseConfig):
     replay: UnitInterval = 0.25  # share of each batch drawn from the old domain in the replay variant
     low_lr_factor: Fraction = 0.1  # the lower-rate variant trains at cpt_lr times this
     sample_tokens: NonNegativeInt = 120  # a code sample from each model after the run; 0 skips it
-
-    def check(self) -> None:
-        if not self.model:
-            check_multiple(self, "n_embd", of="n_head")
 
 
 PRESETS = {
