@@ -6,8 +6,8 @@ prompt followed by the response and an end-of-text token (data/prose.py). Varian
 from the same base weights: `full` (loss on the response only, padded batches, every weight trained),
 `unmasked` (loss on the prompt too), `packed` (examples laid end to end in full rows: no padding, the
 same number of epochs) and `lora` (low-rank adapters on every linear layer through `peft`, the rest
-frozen; `lora_impl=ours` uses LoRALinear below). Scored on the 110 held-out records by greedy decoding:
-ROUGE-L (metrics/rouge.py, equal to `rouge_score`'s) and exact match, against the base model.
+frozen; `lora_impl=ours` uses models/lora.py's LoRALinear). Scored on the 110 held-out records by
+greedy decoding: ROUGE-L (metrics/rouge.py, equal to `rouge_score`'s) and exact match, against the base.
 Simplified: packed rows let attention cross from one example into the next (no per-document mask); the
 memory column counts the training state (weights, gradients, AdamW's two moments), not activations.
 """
