@@ -62,7 +62,7 @@ class Config(BaseConfig):
 
     base: str = ""  # an n9 run id whose pre-trained GPT to start from
     model: str = ""  # or a Hugging Face causal LM (Hub id or directory)
-    base_steps: PositiveInt = 1500
+    base_steps: PositiveInt = 1000  # as n9's full preset
     base_lr: PositiveFloat = 2e-3
     base_batch_size: PositiveInt = 12
     variants: tuple[Variant, ...] = ("full", "unmasked", "packed", "lora")
