@@ -88,7 +88,6 @@ MNIST_TRAIN = (
         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     ),
 )
-MNIST_TEST = (mnist.T10K_IMAGES, mnist.T10K_LABELS)
 FASHION_TRAIN = (
     idx_file(
         "fashion-mnist",
@@ -211,9 +210,11 @@ def with_images(data: Splits, channels: int, scale: float) -> Splits:
     return data
 
 
-def train_test(train, test, channels: int, source: str, origin: str, val: int | float = VAL_SIZE) -> Splits:
+def train_test(
+    train, test, channels: int, source: str, origin: str, val: int | float | None = None
+) -> Splits:
     """Splits from an official train/test pair, validation held out of train; pixels 0-255 -> [0, 1]."""
-    x_train, x_val, y_train, y_val = hold_out(*train, val)
+    x_train, x_val, y_train, y_val = hold_out(*train, VAL_SIZE if val is None else val)
     splits = Splits(x_train, y_train, x_val, y_val, *test, source, origin)
     return with_images(splits, channels, 255.0)
 
@@ -229,7 +230,7 @@ def mnist_5k_t10k(data_dir: str | Path | None) -> Splits:
 
 
 def t10k_on_disk(data_dir: str | Path | None) -> bool:
-    return bool(find_local(MNIST_TEST[0], data_dir) and find_local(MNIST_TEST[1], data_dir))
+    return bool(find_local(mnist.T10K_IMAGES, data_dir) and find_local(mnist.T10K_LABELS, data_dir))
 
 
 def load_image_data(dataset: str, source: str = "auto", data_dir: str | Path | None = None) -> Splits:
@@ -250,8 +251,9 @@ def load_image_data(dataset: str, source: str = "auto", data_dir: str | Path | N
         path = locate(CIFAR10, data_dir)
         parts = read_cifar10(path)
         return train_test(parts["train"], parts["test"], 3, "real", f"CIFAR-10 python tarball: {path}")
+    mnist_test = (mnist.T10K_IMAGES, mnist.T10K_LABELS)  # data/mnist.py's, also read by mnist_5k_t10k
     train_files, test_files = (
-        (MNIST_TRAIN, MNIST_TEST) if dataset == "mnist-60k" else (FASHION_TRAIN, FASHION_TEST)
+        (MNIST_TRAIN, mnist_test) if dataset == "mnist-60k" else (FASHION_TRAIN, FASHION_TEST)
     )
     train, test = read_idx_pair(train_files, data_dir), read_idx_pair(test_files, data_dir)
     origin = f"{dataset} gzip IDX files: {locate(train_files[0], data_dir).parent}"
