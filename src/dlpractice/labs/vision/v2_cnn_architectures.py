@@ -241,7 +241,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     best = max(rows, key=lambda name: (rows[name]["val_accuracy"], -rows[name]["mflops"]))
     ctx.save_json("zoo.json", {"best": best, "classes": CLASSES})  # what `dlp serve` loads
     report_failures(best, rows[best]["probs"], splits, cfg, ctx)
-    kinds = sorted({k for r in rows.values() for k in r["flops_by_kind"]})
+    kinds = sorted({k for r in rows.values() for k, flops in r["flops_by_kind"].items() if flops})
     body = [
         [NAMES[n], *(f"{r['flops_by_kind'].get(k, 0) / 1e6:.3f}" for k in kinds)] for n, r in rows.items()
     ]
