@@ -1,6 +1,6 @@
 """V4 · Visualising what a CNN sees: filters, feature maps, five attribution methods, and their sanity check.
 
-A small CNN (models/attribution.py: three conv blocks, global average pooling, a linear head) learns
+A small CNN (models/attribution.py: three conv blocks, global average pooling, a linear layer) learns
 MNIST digits with fit(). Then the lab looks inside: the first layer's 5x5 filters, the feature maps of
 each block for one digit, and five answers to "which pixels made it say this class?" - vanilla saliency,
 SmoothGrad, integrated gradients, occlusion and Grad-CAM - each written by hand and compared with captum
@@ -63,10 +63,10 @@ class Config(FitConfig):
 
 
 PRESETS = {
-    "smoke": {"steps": 40, "batch_size": 32, "lr": 3e-3, "eval_every": 20, "log_every": 5, "n_examples": 3,
+    "smoke": {"steps": 100, "batch_size": 32, "lr": 1e-2, "eval_every": 50, "log_every": 10, "n_examples": 3,
               "smoothgrad_samples": 4, "ig_steps": 8, "n_failures": 3, "n_sanity": 8},
-    "quick": {"steps": 600, "batch_size": 64, "lr": 2e-3, "eval_every": 100, "log_every": 25},
-    "full": {"steps": 2000, "batch_size": 64, "lr": 2e-3, "eval_every": 200, "log_every": 50,
+    "quick": {"steps": 800, "batch_size": 64, "lr": 1e-2, "eval_every": 100, "log_every": 25},
+    "full": {"steps": 3000, "batch_size": 64, "lr": 1e-2, "eval_every": 250, "log_every": 50,
              "n_examples": 10, "n_sanity": 256},
 }  # fmt: skip
 
@@ -193,9 +193,14 @@ def failure_gallery(model, x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean over images of Spearman's rho between two maps (B, 1, H, W) (ties, e.g. ReLU zeros, averaged)."""
-    rhos = [spearmanr(p.flatten().numpy(), q.flatten().numpy()).statistic for p, q in zip(a, b)]
-    return float(np.nanmean(rhos))  # a constant map (all zeros) has no rank correlation: left out
+    """Mean over images of Spearman's rho between two maps (B, 1, H, W), ties (ReLU zeros) averaged. A
+    constant map (all zero) has no ranking: against another constant map it counts as unchanged (1),
+    against a varying one as unrelated (0)."""
+    rhos = []
+    for p, q in zip(a.flatten(1).numpy(), b.flatten(1).numpy()):
+        constant = (np.ptp(p) == 0) + (np.ptp(q) == 0)
+        rhos.append(spearmanr(p, q).statistic if constant == 0 else float(constant == 2))
+    return float(np.mean(rhos))
 
 
 def sanity_check(model, x: torch.Tensor, target: torch.Tensor, seed: int, ctx) -> dict[str, float]:
@@ -236,6 +241,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         probs = model(x_test)[0].softmax(1)  # (N, 10)
     metrics = {
         "test_accuracy": float((probs.argmax(1) == y_test).float().mean()),
+        "best_val_loss": result.best_val,
         "train_seconds": result.seconds,
     }
 
