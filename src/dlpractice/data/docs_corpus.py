@@ -24,6 +24,7 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -235,9 +236,15 @@ def is_prose(sentence: str) -> bool:
 
 def blank_question(sentence: str, rng: random.Random, keep: float) -> tuple[str, int, int] | None:
     """A fill-in-the-blank question from `sentence` (the answer's span within it), or None when the
-    sentence has no content word to blank. A `keep` fraction of the other words stays, in order."""
+    sentence has no content word (5+ letters, said once) to blank. A `keep` fraction of the other words
+    stays, in order."""
     words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[A-Za-z][\w'-]*", sentence)]
-    content = [i for i, w in enumerate(words) if len(w[2]) >= 5 and w[2].lower() not in STOPWORDS]
+    counts = Counter(w[2].lower() for w in words)  # a word said twice would give the blank away
+    content = [
+        i
+        for i, (_, _, w) in enumerate(words)
+        if len(w) >= 5 and w.lower() not in STOPWORDS and counts[w.lower()] == 1
+    ]
     if not content:
         return None
     blank = rng.choice(content)
@@ -253,6 +260,7 @@ def prose_sentences(docs: list[Document]) -> list[tuple[int, int, int]]:
     return [(d, s, e) for d, s, e in found if counts[" ".join(docs[d].text[s:e].split())] == 1]
 
 
+@cache
 def foreign_sentences() -> list[str]:
     """Prose sentences of the docstrings of FOREIGN_MODULES (read from their files, nothing imported)."""
     out = []
@@ -300,3 +308,18 @@ def relevant_chunks(questions: list[Question], chunks: list[Chunk]) -> list[set[
     for i, c in enumerate(chunks):
         by_doc.setdefault(c.doc, []).append(i)
     return [{i for i in by_doc.get(q.doc, []) if chunks[i].holds(q.doc, q.start, q.end)} for q in questions]
+
+
+def spread(docs: list[Document], n: int) -> list[Document]:
+    """n documents at even steps over the list (both sources), or all of them when n is 0."""
+    return docs if not n or n >= len(docs) else [docs[round(i * len(docs) / n)] for i in range(n)]
+
+
+def split_questions(questions: list[Question], fraction: float) -> tuple[list[Question], list[Question]]:
+    """Validation and test questions: `fraction` of the answerable and of the unanswerable ones each."""
+    val, test = [], []
+    for answerable in (True, False):
+        group = [q for q in questions if q.answerable == answerable]
+        cut = max(1, round(fraction * len(group)))
+        val, test = val + group[:cut], test + group[cut:]
+    return val, test

@@ -94,3 +94,12 @@ def mean_reciprocal_rank(rankings: Sequence[Sequence[int]], relevant: Sequence[s
     """Mean over questions of 1 / rank of the first relevant chunk (0 when none was retrieved)."""
     ranks = [first_hit(r, rel) for r, rel in zip(rankings, relevant, strict=True)]
     return float(np.mean([1.0 / r if r else 0.0 for r in ranks])) if ranks else 0.0
+
+
+def best_threshold(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """The cut that classifies the most scores right (score >= cut: positive), midway between two scores;
+    among equally good cuts, the lowest. For abstention: answer at or above it, abstain below."""
+    values = sorted(set(scores))
+    cuts = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
+    right = [sum((s >= t) == p for s, p in zip(scores, positive, strict=True)) for t in cuts]
+    return cuts[int(np.argmax(right))]

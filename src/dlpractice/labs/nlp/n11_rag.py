@@ -1,10 +1,12 @@
 """N11 · Retrieval-augmented answers: find the passage, answer from it, and say so when there is none.
 
 The corpus is the project's own lab articles and Python's language reference (data/docs_corpus.py), cut
-into chunks three ways (fixed windows, sentences, heading-aware sections). Retrieval runs four ways:
-dense (the packaged MiniLM sentence encoder, vectors in a FAISS flat index, checked against brute-force
-search), BM25 (ours, checked against rank_bm25), hybrid (reciprocal-rank fusion of the two), and hybrid
-reranked by each chunk's best sentence (max-sim with the same MiniLM: no cross-encoder ships offline).
+into chunks three ways (fixed windows, sentences, heading-aware sections). Retrieval runs five ways:
+dense (the packaged MiniLM sentence encoder, chunk vectors in a FAISS flat index, checked against
+brute-force search), dense over sentences (each chunk's sentences embedded; a sentence hit stands for its
+chunk), BM25 (ours, checked against rank_bm25), hybrid (reciprocal-rank fusion of BM25 and the sentence
+ranking, the fusion constant chosen on validation questions), and the hybrid's candidates reranked by their
+best sentence (max-sim with the same MiniLM: no cross-encoder ships offline).
 The questions are fill-in-the-blanks made from corpus sentences, so each has a known source passage;
 recall@k and MRR say how often and how high it is retrieved. The answer is extractive: the reranker's
 best sentence, with its chunk cited. Questions made from sentences outside the corpus should get no
@@ -34,20 +36,21 @@ from dlpractice.data.docs_corpus import (
     chunk_corpus,
     load_documents,
     relevant_chunks,
+    split_questions,
+    spread,
 )
-from dlpractice.metrics.retrieval import mean_reciprocal_rank, recall_at_k
+from dlpractice.metrics.retrieval import best_threshold, mean_reciprocal_rank, recall_at_k
 from dlpractice.models.retriever import (
     Hit,
     PassageIndex,
-    ann_index,
+    ann_sweep,
     answer_text,
-    brute_force,
     embed,
+    flat_against_brute_force,
     hybrid,
     load_encoder,
     load_vectors,
     save_vectors,
-    timed_search,
 )
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
@@ -57,8 +60,10 @@ if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
 LAB = lab("n11", requires=("n8",), data=("docs",), metric="hybrid_recall_at_5", goal="max")
-METHODS = ("bm25", "dense", "hybrid", "hybrid+rerank")
+METHODS = ("bm25", "dense", "dense_sentences", "hybrid", "hybrid_rerank")
+SINGLE = METHODS[:3]  # what the hybrid must match or beat
 KS = (1, 5, 10)
+RRF_KS = (1, 3, 10, 30, 60)  # the fusion constants tried on validation questions
 
 
 @dataclass
@@ -75,73 +80,47 @@ class Config:
     question_seed: NonNegativeInt = 0
     val_fraction: Fraction = 0.3  # of each kind of question: chooses the abstention threshold
     depth: PositiveInt = 20  # dense and BM25 hits fused; hybrid hits reranked
-    rrf_k: PositiveInt = 60
+    rrf_k: NonNegativeInt = 0  # reciprocal-rank fusion constant (0: the best of RRF_KS on validation)
     ivf_cells: PositiveInt = 32
     hnsw_links: PositiveInt = 16
     batch_size: PositiveInt = 32
 
 
 PRESETS = {
-    "smoke": {
-        "n_docs": 12,
-        "n_questions": 16,
-        "n_unanswerable": 8,
-        "compare_chunking": False,
-        "ivf_cells": 4,
-    },
-    "quick": {
-        "n_docs": 30,
-        "n_questions": 100,
-        "n_unanswerable": 40,
-        "compare_chunking": False,
-        "ivf_cells": 16,
-    },
+    "smoke": {"n_docs": 12, "n_questions": 16, "n_unanswerable": 8, "compare_chunking": False},
+    "quick": {"n_docs": 30, "n_questions": 100, "n_unanswerable": 40, "compare_chunking": False},
     "full": {},  # ~5 CPU-minutes with one thread: three chunkings of the whole corpus through MiniLM
 }
 
 
-def spread(docs: list[Document], n: int) -> list[Document]:
-    """n documents at even steps over the list (both sources), or all of them when n is 0."""
-    return docs if not n or n >= len(docs) else [docs[round(i * len(docs) / n)] for i in range(n)]
+def search(
+    index: PassageIndex, questions: list[Question], vectors: np.ndarray, depth: int, rrf_k: int
+) -> dict:
+    """Each method's ranked chunk ids per question, best first (`depth` of them); the hybrid fuses BM25
+    with the sentence-level dense ranking (the better dense one here)."""
+    ranked = {
+        "bm25": index.lexical([q.text for q in questions], depth),
+        "dense": index.dense(vectors, depth),
+        "dense_sentences": index.dense_sentences(vectors, depth),
+    }
+    return ranked | {"hybrid": hybrid(ranked["dense_sentences"], ranked["bm25"], depth, rrf_k)}
 
 
-def split_questions(questions: list[Question], fraction: float) -> tuple[list[Question], list[Question]]:
-    """Validation and test questions: `fraction` of the answerable and of the unanswerable ones each."""
-    val, test = [], []
-    for answerable in (True, False):
-        group = [q for q in questions if q.answerable == answerable]
-        cut = max(1, round(fraction * len(group)))
-        val, test = val + group[:cut], test + group[cut:]
-    return val, test
-
-
-def search(index: PassageIndex, questions: list[Question], vectors: np.ndarray, cfg: Config) -> dict:
-    """Each method's ranked chunk ids per question, best first (`depth` of them)."""
-    dense = index.dense(vectors, cfg.depth)
-    bm25 = index.lexical([q.text for q in questions], cfg.depth)
-    return {"bm25": bm25, "dense": dense, "hybrid": hybrid(dense, bm25, cfg.depth, cfg.rrf_k)}
-
-
-def answer_hits(
-    index: PassageIndex, questions: list[Question], vectors: np.ndarray, cfg: Config
-) -> list[list[Hit]]:
+def answer_hits(index: PassageIndex, questions: list[Question], vectors: np.ndarray, rrf_k: int, cfg) -> list:
     """The hybrid candidates of each question reranked by their best sentence (the first hit answers)."""
-    fused = search(index, questions, vectors, cfg)["hybrid"]
-    index.sentence_vectors([s for r in fused for c in r for s in index.chunk_sentences[c]])  # one batch
+    fused = search(index, questions, vectors, cfg.depth, rrf_k)["hybrid"]
     return [index.rerank(v, r) for v, r in zip(vectors, fused, strict=True)]
 
 
 def score_methods(
-    index: PassageIndex, questions: list[Question], vectors: np.ndarray, cfg: Config, rerank: bool
-):
-    """recall@k and MRR of each method (the reranker too when `rerank`) on the answerable questions."""
+    index: PassageIndex, questions: list[Question], vectors: np.ndarray, rrf_k: int, cfg
+) -> dict:
+    """recall@k and MRR of each method, the reranker's too, on the answerable questions."""
     keep = [i for i, q in enumerate(questions) if q.answerable]
     questions, vectors = [questions[i] for i in keep], vectors[keep]
-    ranked = search(index, questions, vectors, cfg)
-    if rerank:
-        ranked["hybrid+rerank"] = [
-            [h.chunk for h in row] for row in answer_hits(index, questions, vectors, cfg)
-        ]
+    ranked = search(index, questions, vectors, cfg.depth, rrf_k)
+    hits = answer_hits(index, questions, vectors, rrf_k, cfg)
+    ranked["hybrid_rerank"] = [[h.chunk for h in row] for row in hits]
     relevant = relevant_chunks(questions, index.chunks)
     table = {}
     for method, rows in ranked.items():
@@ -150,45 +129,14 @@ def score_methods(
     return table
 
 
-def faiss_checks(index: PassageIndex, queries: np.ndarray, cfg: Config) -> tuple[dict[str, float], list]:
-    """Flat against brute force; IVF and HNSW recall@10 (of the exact top 10) and ms per query."""
-    k = min(10, len(index.chunks))
-    exact_scores, exact_ids = brute_force(index.vectors, queries, k)
-    flat_ids, flat_ms = timed_search(index.flat, queries, k)
-    flat_scores = index.flat.search(queries, k)[0]
-    same = flat_ids == exact_ids
-    tied = np.isclose(flat_scores, exact_scores, atol=1e-6, rtol=0)  # equal scores may swap places
-    checks = {
-        "faiss_flat_equals_brute_force": float(
-            np.all(same | tied) and np.allclose(flat_scores, exact_scores, atol=1e-6)
-        ),
-        "faiss_flat_same_ids": float(same.mean()),
-        "faiss_flat_max_score_diff": float(np.abs(flat_scores - exact_scores).max()),
-        "faiss_flat_ms_per_query": flat_ms,
-    }
-    points = []
-    for kind, size, knob, values in (
-        ("ivf", min(cfg.ivf_cells, len(index.chunks) // 4 or 1), "nprobe", (1, 2, 4, 8, 16, 32)),
-        ("hnsw", cfg.hnsw_links, "efSearch", (4, 8, 16, 32, 64, 128)),
-    ):
-        ann = ann_index(index.vectors, kind, size)
-        for value in values:
-            if kind == "ivf":
-                ann.nprobe = min(value, size)
-            else:
-                ann.hnsw.efSearch = value
-            ids, ms = timed_search(ann, queries, k)
-            found = np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, exact_ids, strict=True)])
-            points.append((kind, knob, value, float(found), ms))
-    return checks, points
-
-
-def choose_threshold(hits: list[Hit], answerable: list[bool]) -> float:
-    """The score cut that makes the most right calls (answer the answerable, abstain on the rest)."""
-    values = sorted({h.score for h in hits})
-    cuts = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
-    right = [sum((h.score >= t) == a for h, a in zip(hits, answerable, strict=True)) for t in cuts]
-    return cuts[int(np.argmax(right))]
+def choose_rrf_k(index: PassageIndex, val: list[Question], vectors: np.ndarray, cfg: Config) -> dict:
+    """Validation hybrid (recall@5, MRR) for each fusion constant of RRF_KS (or the configured one)."""
+    keep = [i for i, q in enumerate(val) if q.answerable]
+    val, vectors = [val[i] for i in keep], vectors[keep]
+    relevant = relevant_chunks(val, index.chunks)
+    dense, bm25 = index.dense_sentences(vectors, cfg.depth), index.lexical([q.text for q in val], cfg.depth)
+    fused = {k: hybrid(dense, bm25, cfg.depth, k) for k in ([cfg.rrf_k] if cfg.rrf_k else RRF_KS)}
+    return {k: (recall_at_k(r, relevant, 5), mean_reciprocal_rank(r, relevant)) for k, r in fused.items()}
 
 
 def correct(hit: Hit, q: Question, index: PassageIndex) -> bool:
@@ -230,32 +178,37 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     )
     val, test = split_questions(questions, cfg.val_fraction)
     ctx.record_data(describe(docs, origin, val, test))
-    encoder = load_encoder(cfg.model)
+    encoder, cache = load_encoder(cfg.model), {}
     val_vectors, test_vectors = (embed(encoder, [q.text for q in qs], cfg.batch_size) for qs in (val, test))
-    tables, sizes = {}, {}
-    for strategy in strategies(cfg):
+    indexes = {s: None for s in strategies(cfg)}
+    for strategy in indexes:  # the main chunking first: it chooses the fusion constant
         chunks = chunk_corpus(docs, strategy, cfg.chunk_words, cfg.overlap_words)
-        index = PassageIndex.build(docs, chunks, encoder, cfg.batch_size)
-        tables[strategy] = score_methods(index, test, test_vectors, cfg, rerank=strategy == cfg.chunking)
-        sizes[strategy] = len(chunks)
-        if strategy == cfg.chunking:
-            main = index
+        indexes[strategy] = PassageIndex.build(docs, chunks, encoder, cfg.batch_size, cache)
+    main = indexes[cfg.chunking]
+    val_by_k = choose_rrf_k(main, val, val_vectors, cfg)
+    rrf_k = max(val_by_k, key=lambda k: (*val_by_k[k], -k))  # best recall@5, then MRR, then the smallest
+    tables = {s: score_methods(index, test, test_vectors, rrf_k, cfg) for s, index in indexes.items()}
     table = tables[cfg.chunking]
-    metrics = {f"{m.replace('+', '_')}_{name}": v for m, row in table.items() for name, v in row.items()}
-    metrics |= {f"{s}_chunks": float(n) for s, n in sizes.items()}
-    metrics |= {f"{s}_{m}_recall_at_5": t[m]["recall_at_5"] for s, t in tables.items() for m in METHODS[:3]}
-    best_single = max(table["bm25"]["recall_at_5"], table["dense"]["recall_at_5"])
+    metrics = {f"{m}_{name}": v for m, row in table.items() for name, v in row.items()}
+    metrics |= {f"{s}_chunks": float(len(index.chunks)) for s, index in indexes.items()}
+    metrics |= {f"{s}_{m}_recall_at_5": t[m]["recall_at_5"] for s, t in tables.items() for m in METHODS}
+    metrics |= {"rrf_k": float(rrf_k)} | {
+        f"val_hybrid_recall_at_5_rrf_k_{k}": v[0] for k, v in val_by_k.items()
+    }
+    best_single = max(table[m]["recall_at_5"] for m in SINGLE)
     metrics["hybrid_minus_best_single_recall_at_5"] = table["hybrid"]["recall_at_5"] - best_single
-    checks, points = faiss_checks(main, np.concatenate([val_vectors, test_vectors]), cfg)
+    queries = np.concatenate([val_vectors, test_vectors])
+    checks = flat_against_brute_force(main.vectors, main.flat, queries)
+    points = ann_sweep(main.vectors, queries, cfg.ivf_cells, cfg.hnsw_links)
     metrics |= checks
     for kind, knob, value, found, ms in points:
         metrics |= {f"{kind}_{knob}_{value}_recall_at_10": found, f"{kind}_{knob}_{value}_ms_per_query": ms}
-    val_hits = answer_hits(main, val, val_vectors, cfg)
-    test_hits = answer_hits(main, test, test_vectors, cfg)
-    threshold = choose_threshold([h[0] for h in val_hits], [q.answerable for q in val])
+    val_hits = answer_hits(main, val, val_vectors, rrf_k, cfg)
+    test_hits = answer_hits(main, test, test_vectors, rrf_k, cfg)
+    threshold = best_threshold([h[0].score for h in val_hits], [q.answerable for q in val])
     metrics |= abstention(main, test, [h[0] for h in test_hits], threshold)
-    report(ctx, tables, sizes, points, checks["faiss_flat_ms_per_query"], test, test_hits, threshold, main)
-    save_for_serving(ctx, main, threshold)
+    report(ctx, indexes, tables, points, checks["faiss_flat_ms_per_query"], test, test_hits, threshold)
+    save_for_serving(ctx, main, threshold, rrf_k)
     metrics["wall_seconds"] = time.perf_counter() - started
     return metrics
 
@@ -312,9 +265,10 @@ def threshold_figure(tops: list[Hit], test: list[Question], threshold: float) ->
     return fig
 
 
-def answers_table(test: list[Question], hits: list[list[Hit]], threshold: float, index: PassageIndex) -> str:
+def answers_table(test: list[Question], hits: list[list[Hit]], threshold: float) -> str:
+    pairs = list(zip(test, hits, strict=True))
     rows = []
-    for q, row in list(zip(test, hits, strict=True))[:3] + list(zip(test, hits, strict=True))[-2:]:
+    for q, row in pairs[:3] + pairs[-2:]:  # answerable questions come first, unanswerable last
         answer = row[0].sentence if row[0].score >= threshold else "(abstains)"
         cells = (q.text, q.answer or "(none in corpus)", answer[:160], f"{row[0].score:.3f}", row[0].chunk)
         rows.append(tuple(str(c).replace("|", "/").replace("\n", " ") for c in cells))
@@ -331,46 +285,43 @@ def failures(
     for q, row in zip(test, hits, strict=True):
         top, answered = row[0], row[0].score >= threshold
         if (answered and not q.answerable) or (q.answerable and not (answered and correct(top, q, index))):
-            cases.append(
-                {
-                    "input": q.text,
-                    "label": q.answer if q.answerable else "(unanswerable)",
-                    "prediction": top.sentence if answered else "(abstained)",
-                    "confidence": round(top.score, 4),
-                }
-            )
+            label, prediction = q.answer or "(unanswerable)", top.sentence if answered else "(abstained)"
+            cases.append({"input": q.text, "label": label, "prediction": prediction, "confidence": top.score})
     return sorted(cases, key=lambda c: -c["confidence"])[:100]
 
 
-def report(ctx, tables, sizes, points, flat_ms, test, hits, threshold, index) -> None:
+def report(ctx, indexes: dict, tables: dict, points: list, flat_ms: float, test, hits, threshold) -> None:
     main = next(iter(tables))
     ctx.figure("methods", methods_figure(tables[main]), f"Retrieval by method ({main} chunks)")
     ctx.figure("ann", ann_figure(points, flat_ms), "IVF and HNSW: recall against speed")
     tops = [h[0] for h in hits]
     ctx.figure("abstention", threshold_figure(tops, test, threshold), "Reranker scores and the threshold")
     header = ("chunking", "chunks", "method", "recall@1", "recall@5", "recall@10", "MRR")
+    names = ("recall_at_1", "recall_at_5", "recall_at_10", "mrr")
     rows = [
-        (s, sizes[s], m, *(f"{r[k]:.3f}" for k in ("recall_at_1", "recall_at_5", "recall_at_10", "mrr")))
+        (s, len(indexes[s].chunks), m, *(f"{r[k]:.3f}" for k in names))
         for s, t in tables.items()
         for m, r in t.items()
     ]
     ctx.section("Retrieval (answerable test questions)", markdown_table(header, rows))
-    ann_rows = [(k.upper(), f"{knob}={v}", f"{found:.3f}", f"{ms:.3f}") for k, knob, v, found, ms in points]
+    ann_rows = [(k.upper(), f"{knob}={v}", f"{found:.3f}", f"{ms:.4f}") for k, knob, v, found, ms in points]
     ctx.section("Approximate search", markdown_table(("index", "setting", "recall@10", "ms/query"), ann_rows))
-    ctx.section("Answers (first and last test questions)", answers_table(test, hits, threshold, index))
-    ctx.save_json(FAILURES, failures(test, hits, threshold, index))
+    ctx.section("Answers (first and last test questions)", answers_table(test, hits, threshold))
+    ctx.save_json(FAILURES, failures(test, hits, threshold, indexes[main]))
 
 
 # ---- serving ------------------------------------------------------------------------------------------
 
 
-def save_for_serving(ctx: RunContext, index: PassageIndex, threshold: float) -> None:
-    """The main index: chunk texts, spans and sentences (JSON), vectors (safetensors), the threshold."""
+def save_for_serving(ctx: RunContext, index: PassageIndex, threshold: float, rrf_k: int) -> None:
+    """The main index: chunks, spans and sentences (JSON), both sets of vectors (safetensors), settings."""
     save_vectors(ctx.run_dir / "chunk_vectors.safetensors", index.vectors)
+    save_vectors(ctx.run_dir / "sentence_vectors.safetensors", index.sentence_vectors)
     ctx.save_json(
         "index.json",
         {
             "threshold": threshold,
+            "rrf_k": rrf_k,
             "docs": [{"name": d.name, "title": d.title} for d in index.docs],
             "chunks": [[c.doc, c.start, c.end, c.text] for c in index.chunks],
             "sentences": index.chunk_sentences,
@@ -383,13 +334,13 @@ def serve(run_dir: Path, cfg: Config) -> Predictor:
     saved = json.loads((run_dir / "index.json").read_text())
     docs = [Document(d["name"], d["title"], "") for d in saved["docs"]]
     chunks = [Chunk(*row) for row in saved["chunks"]]
+    vectors = [load_vectors(run_dir / f"{name}_vectors.safetensors") for name in ("chunk", "sentence")]
+    index = PassageIndex(docs, chunks, saved["sentences"], *vectors)
     encoder = load_encoder(cfg.model)
-    vectors = load_vectors(run_dir / "chunk_vectors.safetensors")
-    index = PassageIndex(docs, chunks, saved["sentences"], vectors, encoder)
 
     def predict(batch: list[dict]) -> list[dict]:
         questions = [Question(item["text"], "", -1, -1, -1) for item in batch]
-        hits = answer_hits(index, questions, embed(encoder, [q.text for q in questions]), cfg)
+        hits = answer_hits(index, questions, embed(encoder, [q.text for q in questions]), saved["rrf_k"], cfg)
         return [{"text": answer_text(row[0] if row else None, index, saved["threshold"])} for row in hits]
 
     return Predictor(predict)
