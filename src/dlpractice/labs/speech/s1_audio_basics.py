@@ -9,10 +9,11 @@ music-like noise at 10 dB SNR and in a synthetic room (audio files in the run's 
 Part 2, voice-activity detection (VAD) on long synthetic recordings (several speakers with silences
 between utterances, noise at a known SNR, and the true speech/non-speech label of every 10 ms frame,
 from eSpeak's phoneme events). Three detectors on the same 16 kHz audio: an energy threshold above the
-recording's noise floor (the margin tuned on the training recordings), a small learned frame classifier
-(dilated convolutions over log-mel frames, models/vad.py) trained on recordings at random SNRs, and
-silero-vad (its packaged model; librosa resamples to 16 kHz). Score: frame F1 of the speech class
-against the truth, on held-out recordings (new sentences and speakers) clean and at 20, 10 and 0 dB.
+recording's noise floor (the margin tuned on the training recordings), a small learned frame
+classifier (dilated convolutions over log-mel frames, models/vad.py) trained on recordings at -5 to
+30 dB SNR and clean, and silero-vad (its packaged model; librosa resamples to 16 kHz). Score: frame
+F1 of the speech class against the truth, on held-out recordings (new sentences and speakers) clean
+and at 20, 10 and 0 dB.
 
 Simplified: synthetic speech only (eSpeak voices are far more alike than people, and the babble is
 eSpeak too, so the learned VAD is tested in its own domain while silero never saw eSpeak); the truth
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dlpractice.config import NonNegativeInt, PositiveInt
+from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt
 from dlpractice.data import speech
 from dlpractice.data.audio import librosa_differences, log_mel, resample, save_audio
 from dlpractice.data.audio_figures import augmentation_figure, feature_figures, noise_figure
@@ -55,8 +56,9 @@ from dlpractice.train import FitConfig, fit
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
-# bar: silero-vad's frame F1 at 10 dB on the full preset's test recordings (figures.silero_f1_10db)
-LAB = lab("s1", data=("espeak-ng",), metric="learned_f1_10db", goal="max", bar=None)
+# bar: silero-vad's frame F1 at 10 dB on the full preset's test recordings, measured here (0.8907 with
+# p > 0.5, 0.8853 with its segments); each run measures silero again: learned_minus_silero_f1_10db
+LAB = lab("s1", data=("espeak-ng",), metric="learned_f1_10db", goal="max", bar=0.891)
 TEST_SNRS = (None, 20.0, 10.0, 0.0)  # None: clean
 
 
@@ -74,7 +76,7 @@ class Config(FitConfig):
     # fit() knobs
     steps: PositiveInt = 600
     batch_size: PositiveInt = 16
-    lr: float = 3e-3
+    lr: PositiveFloat = 3e-3
     eval_every: PositiveInt = 100
     log_every: PositiveInt = 20
     restore_best: bool = True
@@ -251,6 +253,7 @@ def vad_part(ctx: RunContext, cfg: Config) -> dict[str, float]:
         truth = np.concatenate(per["truth"])
         for method in ("energy", "learned", "silero", "silero_segments"):
             metrics[f"{method}_f1_{snr_name(snr)}"] = frame_f1(truth, np.concatenate(per[method]))
+    metrics["always_speech_f1"] = frame_f1(truth, np.ones_like(truth))  # the score of doing nothing
     for kind in kinds:  # at 10 dB, by noise
         chosen = [i for i, t in enumerate(test[10.0]) if t.noise == kind]
         for method in ("energy", "learned", "silero"):
@@ -280,7 +283,8 @@ def report_vad(ctx, cfg, metrics, test, model, silero, margin) -> None:
     ctx.section(
         "Frame F1 of the speech class on held-out recordings",
         markdown_table(["detector", *(snr_name(s) for s in TEST_SNRS)], rows)
-        + f"\n\nEnergy margin {margin:g} dB above the 10th-percentile frame (tuned on the training set). "
+        + f"\n\nCalling every frame speech scores {metrics['always_speech_f1']:.3f}. "
+        + f"Energy margin {margin:g} dB above the 10th-percentile frame (tuned on the training set). "
         + "At 10 dB by noise: "
         + "; ".join(
             f"{kind}: "
