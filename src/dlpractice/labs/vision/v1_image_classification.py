@@ -194,6 +194,7 @@ def export_failures(x: np.ndarray, probs: np.ndarray, labels: np.ndarray, classe
     return len(wrong)
 
 
+@torch.no_grad()
 def conv_parity(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Largest difference between our shifted-slice convolution and F.conv2d on the model's first layer."""
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
