@@ -72,6 +72,18 @@ def test_silero_frames_follow_its_chunks() -> None:
     assert frames.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0]
 
 
+def test_silero_segments_are_padded_and_drop_short_blips() -> None:
+    """silero keeps a 30-chunk (0.96 s) run, padded by 30 ms each side, and drops a 64 ms blip."""
+    probs = np.array([0.1] * 10 + [0.9] * 30 + [0.1] * 20 + [0.9] * 2 + [0.1] * 10)
+    frames = vad.silero_segment_frames(
+        probs, len(probs) * vad.SILERO_CHUNK, len(probs) * vad.SILERO_CHUNK // vad.HOP
+    )
+    speech = np.flatnonzero(frames)
+    # samples 10 * 512 - 480 = 4640 to 40 * 512 + 480 = 20960: frames centred on 4640 (29) to 20800 (130)
+    assert speech.tolist() == list(range(29, 131))
+    assert not frames[(60 * 512) // 160 :].any()
+
+
 def test_silero_model_hears_the_tones_less_than_speech() -> None:
     """The packaged model runs offline; synthetic speech scores higher than pure tones."""
     model = vad.load_silero()

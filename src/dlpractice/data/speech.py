@@ -358,12 +358,17 @@ def degrade(
     return Utterance(audio, utt.sr, utt.text, utt.phonemes, utt.speaker)
 
 
-def speech_mask(utt: Utterance) -> np.ndarray:
-    """(T,) bool: True on samples inside a phoneme."""
-    mask = np.zeros(len(utt.audio), dtype=bool)
-    for start, end in utt.speech_intervals():
+def intervals_mask(intervals: np.ndarray, length: int) -> np.ndarray:
+    """(length,) bool: True inside any [start, end) of the (K, 2) intervals."""
+    mask = np.zeros(length, dtype=bool)
+    for start, end in intervals:
         mask[start:end] = True
     return mask
+
+
+def speech_mask(utt: Utterance) -> np.ndarray:
+    """(T,) bool: True on samples inside a phoneme."""
+    return intervals_mask(utt.speech_intervals(), len(utt.audio))
 
 
 def speech_dataset(
@@ -449,10 +454,7 @@ class Recording:
     @cached_property
     def mask(self) -> np.ndarray:
         """(T,) bool: True where speech sounds."""
-        mask = np.zeros(len(self.audio), dtype=bool)
-        for start, end in self.speech:
-            mask[start:end] = True
-        return mask
+        return intervals_mask(self.speech, len(self.audio))
 
     def frame_labels(self, hop_seconds: float, n_frames: int) -> np.ndarray:
         """(n_frames,) int64: 1 where the sample at frame t's centre (t * hop) is speech."""

@@ -15,6 +15,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from dlpractice.data.audio import power_to_db, stft
+from dlpractice.data.speech import intervals_mask
 from dlpractice.errors import DlpError
 
 SR = 16000  # silero-vad's rate; the others follow it so that all see the same audio
@@ -114,9 +115,8 @@ def silero_segment_frames(probs: np.ndarray, n_samples: int, n_frames: int) -> n
     """silero's own post-processing (get_speech_timestamps: min durations, padding) on the frame grid."""
     from silero_vad import get_speech_timestamps_from_probs
 
-    mask = np.zeros(n_samples, dtype=bool)
-    for segment in get_speech_timestamps_from_probs(list(probs), audio_length_samples=n_samples):
-        mask[segment["start"] : segment["end"]] = True
+    segments = get_speech_timestamps_from_probs(list(probs), audio_length_samples=n_samples)
+    mask = intervals_mask(np.array([(s["start"], s["end"]) for s in segments]).reshape(-1, 2), n_samples)
     return mask[np.minimum(np.arange(n_frames) * HOP, n_samples - 1)].astype(np.int64)
 
 
