@@ -132,7 +132,12 @@ def vad_scores_figure(metrics: dict[str, float], methods: dict[str, str], snrs: 
     ax.set_xticks(
         np.arange(len(names)) + 0.4 - width / 2, ["clean" if s is None else f"{s:g} dB" for s in snrs]
     )
-    ax.set(ylim=(0.5, 1.0), ylabel="frame F1 (speech)", title="Voice activity on held-out recordings")
+    lowest = min(metrics[f"{key}_f1_{n}"] for key in methods for n in names)
+    ax.set(
+        ylim=(min(0.5, lowest - 0.05), 1.0),
+        ylabel="frame F1 (speech)",
+        title="Voice activity, held-out recordings",
+    )
     ax.legend(fontsize=8, loc="lower left")
     return fig
 
