@@ -76,7 +76,7 @@ PRESETS = {
         "n_mistakes": 4,
     },
     "quick": {"steps": 200, "batch_size": 64, "lr": 2e-3, "eval_every": 200, "log_every": 20},
-    "full": {"steps": 800, "batch_size": 64, "lr": 2e-3, "eval_every": 800, "log_every": 25},
+    "full": {"steps": 600, "batch_size": 64, "lr": 2e-3, "eval_every": 600, "log_every": 25},
 }
 
 
