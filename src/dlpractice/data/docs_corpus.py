@@ -323,3 +323,16 @@ def split_questions(questions: list[Question], fraction: float) -> tuple[list[Qu
         cut = max(1, round(fraction * len(group)))
         val, test = val + group[:cut], test + group[cut:]
     return val, test
+
+
+def describe(docs: list[Document], origin: str, val: list[Question], test: list[Question]) -> dict:
+    """What a run records about its data: the sources, their size, the questions."""
+    return {
+        "data_source": "embedded",
+        "data_origin": origin,
+        "documents": len(docs),
+        "characters": sum(len(d.text) for d in docs),
+        "val_questions": len(val),
+        "test_questions": len(test),
+        "test_unanswerable": sum(not q.answerable for q in test),
+    }

@@ -34,6 +34,7 @@ from dlpractice.data.docs_corpus import (
     Question,
     build_questions,
     chunk_corpus,
+    describe,
     load_documents,
     relevant_chunks,
     split_questions,
@@ -211,18 +212,6 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     save_for_serving(ctx, main, threshold, rrf_k)
     metrics["wall_seconds"] = time.perf_counter() - started
     return metrics
-
-
-def describe(docs: list[Document], origin: str, val: list[Question], test: list[Question]) -> dict:
-    return {
-        "data_source": "embedded",
-        "data_origin": origin,
-        "documents": len(docs),
-        "characters": sum(len(d.text) for d in docs),
-        "val_questions": len(val),
-        "test_questions": len(test),
-        "test_unanswerable": sum(not q.answerable for q in test),
-    }
 
 
 # ---- report -------------------------------------------------------------------------------------------
