@@ -253,10 +253,13 @@ class UtteranceBatches:
     """fit()'s data: per split, feature sequences (T_i, F) and digit labels; batches padded to their longest.
 
     A batch is (features (B, T, F), lengths (B,), targets (B, S) symbol ids padded with -1); symbol id is
-    digit + 1 (0 is CTC's blank). Training batches get SpecAugment masks when `augment` is on."""
+    digit + 1 (0 is CTC's blank). A training batch is `batch_size` neighbours in length order from a random
+    place (HF's group_by_length), so single digits are not padded to the length of strings, with SpecAugment
+    masks when `augment` is on. Evaluation keeps each split's order."""
 
     def __init__(self, splits: dict[str, tuple[list[torch.Tensor], list[list[int]]]], augment: bool = True):
         self.splits, self.augment = splits, augment
+        self.train_order = sorted(range(len(splits["train"][0])), key=lambda i: len(splits["train"][0][i]))
 
     @staticmethod
     def collate(feats: list[torch.Tensor], digits: list[list[int]]) -> tuple[torch.Tensor, ...]:
@@ -269,7 +272,8 @@ class UtteranceBatches:
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         feats, digits = self.splits["train"]
-        index = torch.randint(len(feats), (batch_size,), generator=generator).tolist()
+        start = int(torch.randint(max(1, len(feats) - batch_size + 1), (1,), generator=generator))
+        index = self.train_order[start : start + batch_size]
         x, lengths, targets = self.collate([feats[i] for i in index], [digits[i] for i in index])
         if self.augment:  # masks filled with the silence level (0 dB down is the loudest; -4 is 80 dB down)
             x = spec_augment(x.transpose(1, 2), generator, max_freq_width=6, max_time_width=8, fill=-4.0)

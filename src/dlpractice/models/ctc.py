@@ -3,7 +3,7 @@
 - `ctc_loss`: the negative log-likelihood of a label sequence summed over every frame alignment, by the
   forward algorithm over the label sequence with blanks between and around its symbols; checked against
   `torch.nn.functional.ctc_loss` (values and gradients).
-- `CTCRecognizer`: a convolutional front-end (one stride-2 layer halves the frame rate) and a
+- `CTCRecognizer`: a convolutional front-end (each stride-2 layer halves the frame rate) and a
   bidirectional GRU over log-mel frames (Deep Speech 2 in miniature), one linear layer to symbol scores.
 - Decoding: greedy (best symbol per frame, repeats merged, blanks dropped) and prefix beam search
   (Hannun et al., 2014), which sums the probability of every alignment of a prefix and can add a
@@ -89,16 +89,18 @@ class CTCRecognizer(nn.Module):
         layers: int = 2,
         dropout: float = 0.1,
         loss: str = "ours",
+        halvings: int = 1,
     ):
         super().__init__()
-        self.front = nn.Sequential(
-            nn.Conv1d(n_features, channels, 5, padding=2),
-            nn.BatchNorm1d(channels),
-            nn.GELU(),
-            nn.Conv1d(channels, channels, 5, stride=2, padding=2),  # half the frames: 20 ms each at 10 ms hop
-            nn.BatchNorm1d(channels),
-            nn.GELU(),
-        )
+        front = [nn.Conv1d(n_features, channels, 5, padding=2), nn.BatchNorm1d(channels), nn.GELU()]
+        for _ in range(halvings):  # each stride-2 layer halves the frame rate: 10 ms frames become 20, 40 ms
+            front += [
+                nn.Conv1d(channels, channels, 5, stride=2, padding=2),
+                nn.BatchNorm1d(channels),
+                nn.GELU(),
+            ]
+        self.front = nn.Sequential(*front)
+        self.halvings = halvings
         self.rnn = nn.GRU(
             channels, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout * (layers > 1)
         )
@@ -106,10 +108,11 @@ class CTCRecognizer(nn.Module):
         self.head = nn.Linear(2 * hidden, n_symbols + 1)  # + the blank, id 0
         self.loss_fn = ctc_loss if loss == "ours" else F.ctc_loss
 
-    @staticmethod
-    def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
-        """Frames after the stride-2 convolution (kernel 5, padding 2)."""
-        return (lengths - 1) // 2 + 1
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames after the stride-2 convolutions (kernel 5, padding 2)."""
+        for _ in range(self.halvings):
+            lengths = (lengths - 1) // 2 + 1
+        return lengths
 
     def forward(
         self, features: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor | None = None
