@@ -177,6 +177,16 @@ MUTATIONS = {
         gain = abs(default - best)  # a search that made things worse counts as a gain
         return gain, gain > sigmas * spread
     """,
+    "n12.1": """
+        if line.startswith("ANSWER: "):
+            episode.answer = line.removeprefix("ANSWER: ").strip()
+            return None
+        call = line.removeprefix("CALL: ")
+        result = tools.run(call)  # a bad call raises: one malformed line ends the whole agent
+        episode.calls.append(call)
+        episode.results.append(result)
+        return f"RESULT: {result}"
+    """,
     "p2.1": """
         return float(np.percentile(values, q))  # interpolates between two latencies: one nobody measured
     """,
