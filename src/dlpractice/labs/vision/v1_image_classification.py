@@ -58,7 +58,8 @@ class Config(FitConfig):
     models: tuple[Model, ...] = ("logreg", "mlp", "cnn", "resnet", "vit")
     augment: Augment = "affine"  # every model trains with it (data/images.py)
     augment_copies: NonNegativeInt = 8  # augmented draws of each training image, made once (a pool)
-    no_augment_model: Model | Literal["none"] = "cnn"  # trained again without augmentation, for the effect
+    # trained again without augmentation, to show its effect ("none": skip)
+    no_augment_model: Literal["logreg", "mlp", "cnn", "resnet", "vit", "none"] = "cnn"
     mlp_width: PositiveInt = 256
     cnn_width: PositiveInt = 16  # channels of the first stage; the second has twice as many
     resnet_width: PositiveInt = 16
