@@ -108,6 +108,7 @@ def pretrain_base(prose: Domain, cfg: BaseConfig, ctx: RunContext) -> tuple[Base
     save_gpt_files(base, ctx.run_dir)
     result = fit(base.model, token_stream(codec, prose, cfg, cfg.batch_size), cfg, ctx)
     base.model.to("cpu")
+    ctx.loss_figure(result.history, "pretrain_loss", "Pre-training of the base on prose")
     return base, result
 
 
