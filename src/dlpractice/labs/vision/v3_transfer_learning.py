@@ -74,7 +74,7 @@ PRESETS = {
               "letters_per_class": 20, "shots": (3, 10), "transfer_steps": 20, "transfer_eval_every": 10},
     "quick": {"steps": 800, "batch_size": 64, "lr": 1e-2, "eval_every": 200, "log_every": 50},
     "full": {"steps": 2000, "batch_size": 64, "lr": 1e-2, "eval_every": 500, "log_every": 100,
-             "transfer_steps": 400, "seeds": 3},
+             "transfer_steps": 300, "seeds": 3},
 }  # fmt: skip
 
 
