@@ -88,7 +88,7 @@ class Config:
 
 
 PRESETS = {
-    "smoke": {"n_docs": 12, "n_questions": 16, "n_unanswerable": 8, "compare_chunking": False},
+    "smoke": {"n_docs": 6, "n_questions": 12, "n_unanswerable": 6, "compare_chunking": False},
     "quick": {"n_docs": 30, "n_questions": 100, "n_unanswerable": 40, "compare_chunking": False},
     "full": {},  # ~5 CPU-minutes with one thread: three chunkings of the whole corpus through MiniLM
 }
