@@ -186,8 +186,9 @@ def failure_gallery(model, x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor
     rows = [[x[i, 0].numpy() for i in picked], [cam[0].numpy() for cam in cams]]
     heads = [f"{int(y[i])} seen as {int(probs[i].argmax())} ({float(probs[i].max()):.2f})" for i in picked]
     fig = draw_grid(rows, [heads, ["Grad-CAM"] * len(picked)])
-    for ax, i in zip(fig.axes[len(picked) :], picked):  # the Grad-CAM row over a faint copy of the digit
-        ax.imshow(x[i, 0].numpy(), cmap="gray", alpha=0.35)
+    for ax, i in zip(fig.axes[len(picked) :], picked):  # the Grad-CAM row in colour, the digit faint above
+        ax.images[0].set_cmap("inferno")
+        ax.imshow(x[i, 0].numpy(), cmap="gray", alpha=0.3)
     ctx.figure("failures", fig, "The most confident test mistakes and the Grad-CAM of the wrong class")
     return len(picked)
 
