@@ -53,3 +53,11 @@ def test_smoke_run_and_serve(tiny_bert):
     predictor = n11_rag.serve(outcome.run_dir, n11_rag.Config(model=tiny_bert))
     [answer] = predictor.predict([{"text": "What does the assert statement do?"}])
     assert "Sources: [" in answer["text"] or answer["text"].startswith("The corpus does not answer")
+
+
+def test_a_folder_that_is_no_model_is_a_one_line_error(tmp_path):
+    from dlpractice.errors import DlpError
+    from dlpractice.models.retriever import load_encoder
+
+    with pytest.raises(DlpError, match="not a Hugging Face model directory"):
+        load_encoder(str(tmp_path))
