@@ -89,10 +89,13 @@ PRESETS = {
         "log_every": 25,
     },
     "full": {
-        "steps": 800,
+        "train_per_language": 200,
+        "steps": 900,
         "batch_size": 32,
         "lr": 2e-3,
         "weight_decay": 0.01,
+        "channels": 192,  # 256 costs twice the CPU time; quick's 128 reached 94.3 % in 300 steps
+        "pooled_channels": 384,
         "eval_every": 100,
         "log_every": 25,
         "restore_best": True,
