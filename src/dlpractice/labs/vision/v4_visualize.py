@@ -265,7 +265,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     header = ["method", "max abs diff vs captum", "largest |attribution|", "ms per image (ours)"]
     ctx.section("Hand-written methods against captum", markdown_table(header, table))
     rows = [[x[i, 0].numpy(), *[shown(maps[name][i]) for name in METHODS]] for i in range(len(x))]
-    titles = [[f"predicted {int(target[i])}", *METHODS] for i in range(len(x))]
+    titles = [[f"a {int(y_test[j])}, seen as {int(t)}", *METHODS] for j, t in zip(picked, target)]
     ctx.figure("attributions", draw_grid(rows, titles, cmap="inferno"), "Each method's map for a few digits")
 
     metrics["failures_shown"] = failure_gallery(model, x_test, y_test, probs, cfg, ctx)
