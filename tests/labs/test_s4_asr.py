@@ -56,7 +56,9 @@ def test_served_model_transcribes_raw_audio_at_any_rate(smoke) -> None:
     at_8k, at_16k = predictor.predict(
         [{"audio": wave, "sample_rate": 8000}, {"audio": resample(wave, 8000, 16000), "sample_rate": 16000}]
     )
-    assert set(at_8k["text"]) <= set("0123456789 ")
+    assert set(at_8k["text"]) <= set("0123456789 ") and set(at_16k["text"]) <= set("0123456789 ")
+    with pytest.raises(ValueError, match="shorter than 0.1 s"):
+        predictor.check({"audio": wave[:100], "sample_rate": 8000})
     assert s4_asr.SERVING.input == "audio" and s4_asr.SERVING.output == "text"
 
 

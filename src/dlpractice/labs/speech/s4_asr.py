@@ -303,7 +303,11 @@ def serve(run_dir: Path, cfg: Config) -> Predictor:
             answers.append({"text": as_text([s - 1 for s in ctc.greedy_decode(logits[0])])})
         return answers
 
-    return Predictor(predict)
+    def check(item: dict) -> None:
+        if len(item["audio"]) < item["sample_rate"] // 10:
+            raise ValueError("the recording is shorter than 0.1 s: nothing to transcribe")
+
+    return Predictor(predict, check)
 
 
 SERVING = ServingSpec(input="audio", output="text", load=serve)
