@@ -52,6 +52,17 @@ def test_smoke_run(tiny_bert):
         batch = tokenizer(saved["texts"], truncation=True, max_length=32, padding=True, return_tensors="pt")
         probs = model(**batch).logits.softmax(-1)
     torch.testing.assert_close(probs, torch.tensor(saved["probs"]["MiniLM"]), rtol=1e-4, atol=1e-5)
+    # served (`dlp serve`): a batch is cut into chunks of similar length, yet answered in request order,
+    # each text as it is answered alone
+    from dlpractice.recipes.serving import encoder_predictor
+
+    served = encoder_predictor(outcome.run_dir / "finetuned", 32)
+    texts = saved["texts"][:40]
+    together = served.predict([{"text": t} for t in texts])
+    alone = [served.predict([{"text": t}])[0] for t in texts]
+    assert [a["label"] for a in together] == [a["label"] for a in alone]
+    for a, b in zip(together, alone):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
 
 
 @pytest.mark.slow

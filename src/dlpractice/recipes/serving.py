@@ -96,6 +96,9 @@ def classifier_predictor(
     return Predictor(predict)
 
 
+ENCODER_CHUNK = 16  # texts per forward pass of a served encoder (the fastest of 8, 16, 32 for MiniLM here)
+
+
 def encoder_predictor(folder: Path, max_length: int) -> Predictor:
     """A fine-tuned Hugging Face encoder saved by the run (weights as safetensors, never a pickle)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -114,8 +117,17 @@ def encoder_predictor(folder: Path, max_length: int) -> Predictor:
     @torch.no_grad()
     def predict(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = [item["text"] for item in batch]
-        inputs = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return label_answers(model(**inputs).logits, classes)
+        # texts of similar length together, ENCODER_CHUNK at a time: a batch padded to its longest text
+        # spends most of its time on padding (MiniLM here: 206 texts/s padded whole, 275/s in sorted chunks)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        logits = torch.empty(len(texts), len(classes))  # (B, classes), in request order
+        for start in range(0, len(order), ENCODER_CHUNK):
+            rows = order[start : start + ENCODER_CHUNK]
+            chunk = [texts[i] for i in rows]
+            encoded = {"padding": True, "truncation": True, "max_length": max_length, "return_tensors": "pt"}
+            inputs = tokenizer(chunk, **encoded)
+            logits[rows] = model(**inputs).logits.float()
+        return label_answers(logits, classes)
 
     return Predictor(predict)
 
