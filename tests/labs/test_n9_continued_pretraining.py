@@ -51,7 +51,7 @@ def build_tiny_causal_lm(family: str, tmp_path_factory: pytest.TempPathFactory) 
     tokenizer.save_pretrained(directory)
     size = {"vocab_size": len(tokenizer)}
     if family == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=64, **size))
+        model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=256, **size))
     else:
         config = LlamaConfig(
             hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, **size
@@ -114,3 +114,20 @@ def test_smoke_run_from_a_hub_model(tiny_llama):
     m = outcome.metrics
     assert m["continued_code_ppl"] < m["base_code_ppl"]
     assert not (outcome.run_dir / "pretrain").exists()  # started from the checkpoint, not pre-trained
+
+
+def test_lora_adapts_every_linear_layer_of_a_hub_model(tiny_causal_lm):
+    """n10's LoRA on the same checkpoints: peft wraps GPT-2's Conv1D and Llama's nn.Linear layers alike,
+    the output head excluded, and the wrapped model still follows the contract."""
+    from dlpractice.models.lora import lora_targets, with_lora
+
+    base = base_lm.load_hub(tiny_causal_lm, block_size=32)
+    targets = lora_targets(base.model)
+    per_block = 4 if "gpt2" in tiny_causal_lm else 7  # c_attn, c_proj, c_fc, mlp c_proj | q, k, v, o, 3 MLP
+    assert len(targets) == per_block and not any("lm_head" in t for t in targets)
+    adapted = with_lora(base.model, rank=4, alpha=8.0)
+    trainable = [n for n, p in adapted.named_parameters() if p.requires_grad]
+    assert len(trainable) == 2 * per_block and all("lora_" in n for n in trainable)
+    ids = torch.tensor([base.codec.encode("def f(x): return x")[:8]])
+    logits, loss = adapted(ids[:, :-1], ids[:, 1:])
+    assert logits.shape[:2] == (1, 7) and loss.requires_grad

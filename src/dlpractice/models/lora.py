@@ -35,9 +35,16 @@ class LoRALinear(nn.Module):
 
 def lora_targets(model: nn.Module) -> list[str]:
     """Every linear layer but the output head (tied to the embedding in a GPT): what LoRA adapts."""
-    from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers
+    from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers, weights stored (in, out)
 
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear | Conv1D) and "lm_head" not in n]
+
+
+def stores_transposed(model: nn.Module, targets: list[str]) -> bool:
+    """Whether the targets are GPT-2 Conv1D layers, whose weight is (in, out): peft's fan_in_fan_out."""
+    from transformers.pytorch_utils import Conv1D
+
+    return any(isinstance(model.get_submodule(name), Conv1D) for name in targets)
 
 
 def with_lora(model: nn.Module, rank: int, alpha: float, impl: str = "peft") -> nn.Module:
@@ -46,7 +53,10 @@ def with_lora(model: nn.Module, rank: int, alpha: float, impl: str = "peft") -> 
     if impl == "peft":
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
+        transposed = stores_transposed(model, targets)
+        lora = LoraConfig(
+            r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, fan_in_fan_out=transposed
+        )
         return get_peft_model(model, lora)
     for p in model.parameters():
         p.requires_grad_(False)
