@@ -36,10 +36,9 @@ def test_replay_share_is_rounded_and_zero_means_new_only(impl):
     x, _ = impl.ReplayStream(new, old, 0.0).train_batch(6, torch.Generator().manual_seed(1))
     assert x.shape == (6, 5) and (x < 1000).all(), "replay 0.0 should draw every row from the new domain"
     x, _ = impl.ReplayStream(new, old, 0.5).train_batch(5, torch.Generator().manual_seed(1))
+    assert x.shape == (5, 5), f"a batch of 5 rows should stay 5 rows with replay, got {tuple(x.shape)}"
     n_old = int((x >= 1000).all(1).sum())
-    assert x.shape == (5, 5) and n_old == round(0.5 * 5), (
-        f"replay 0.5 of 5 rows: {round(2.5)} old rows, got {n_old}"
-    )
+    assert n_old == round(0.5 * 5), f"replay 0.5 of 5 rows: round(2.5) = 2 old rows, got {n_old}"
     a = impl.ReplayStream(new, old, 0.5).train_batch(5, torch.Generator().manual_seed(7))[0]
     b = impl.ReplayStream(new, old, 0.5).train_batch(5, torch.Generator().manual_seed(7))[0]
     assert torch.equal(a, b), "draw every window from the generator passed in, so a batch is reproducible"
