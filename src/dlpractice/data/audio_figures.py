@@ -49,7 +49,7 @@ def feature_figures(utt: Utterance, n_mels: int) -> list[tuple[str, plt.Figure, 
     )
     out.append(("waveform", fig, "Waveform and phoneme spans"))
 
-    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(9, 6.5), sharex=True)
     power_db = power_to_db(stft(wave, N_FFT, HOP).abs()[None] ** 2)[0].numpy()  # (F, frames)
     show_spectrogram(axes[0], power_db, utt.sr, f"|STFT|² in dB ({N_FFT}-point, hop {HOP})", "FFT bin")
     show_spectrogram(
@@ -77,7 +77,7 @@ def augmentation_figure(utt: Utterance, n_mels: int, seed: int) -> plt.Figure:
     """The log-mel spectrogram before and after SpecAugment (two frequency and two time masks)."""
     spec = log_mel(torch.from_numpy(utt.audio), utt.sr, n_mels)[None]  # (1, n_mels, frames)
     masked = spec_augment(spec, torch.Generator().manual_seed(seed), 2, 8, 2, 25)
-    fig, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
     show_spectrogram(axes[0], spec[0].numpy(), utt.sr, "log-mel", "mel band")
     show_spectrogram(
         axes[1], masked[0].numpy(), utt.sr, "after SpecAugment (masks filled with the mean)", "mel band"
@@ -94,7 +94,7 @@ def noise_figure(
         f"{kind}_10db": degrade(utt, rng, kind, 10.0, None).audio for kind in ("white", "babble", "music")
     }
     versions["reverb_0.5s"] = degrade(utt, rng, None, None, 0.5).audio
-    fig, axes = plt.subplots(len(versions), 1, figsize=(11, 2.2 * len(versions)), sharex=True)
+    fig, axes = plt.subplots(len(versions), 1, figsize=(9, 1.8 * len(versions)), sharex=True)
     for ax, (name, wave) in zip(axes, versions.items(), strict=True):
         show_spectrogram(
             ax, log_mel(torch.from_numpy(wave), utt.sr, n_mels).numpy(), utt.sr, name, "mel band"
