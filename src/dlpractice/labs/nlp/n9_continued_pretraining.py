@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 LAB = lab(
     "n9",
     requires=("l8", "n2"),
-    data=("python-stdlib", "tinyshakespeare"),
+    data=("python-stdlib", "tinyshakespeare", "the-verdict"),
     metric="code_ppl_drop",
     goal="max",
     bar=0.4,
