@@ -220,12 +220,17 @@ def tune(base: BaseLM, variant: str, pairs: dict, cfg: Config, ctx: RunContext) 
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     data = load_instructions(ctx.data, ctx.data_dir, cfg.n_generated)
     ctx.record_data(data.describe())
+    warmup = cfg.base_steps // 10  # as n9's full preset
     pretrain = replace(
-        cfg, steps=cfg.base_steps, lr=cfg.base_lr, batch_size=cfg.base_batch_size, warmup_steps=50
+        cfg, steps=cfg.base_steps, lr=cfg.base_lr, batch_size=cfg.base_batch_size, warmup_steps=warmup
     )
     base = get_base(cfg.base, cfg.model, lambda: load_prose(ctx.data, ctx.data_dir)[0], pretrain, ctx)
     save_gpt_files(base, ctx.run_dir)  # for `dlp serve`
     block_size = base.model.block_size  # the base's context, whatever cfg.block_size says
+    if cfg.max_new_tokens >= block_size:
+        raise DlpError(
+            f"max_new_tokens {cfg.max_new_tokens} leaves no room for a prompt in {block_size} tokens"
+        )
     pairs = {s: encode_split(getattr(data, s), base.codec, block_size) for s in ("train", "val")}
     dropped = len(data.train) - len(pairs["train"])  # too long for the context: not trained on
     answers = {"base": responses(base.model, base.codec, data.test, cfg.max_new_tokens)}
