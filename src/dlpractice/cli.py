@@ -227,6 +227,7 @@ def run(
     from dlpractice.runner import RunSpec, resume_run, start_run
 
     console.quiet = not is_main_process()  # several processes (torchrun): one of them prints
+
     def print_config(cfg, spec: RunSpec) -> None:
         """What this run changes from the lab's defaults (the full config is in run.json and the report)."""
         presets = load_lab(spec.lab).PRESETS

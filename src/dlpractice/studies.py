@@ -56,8 +56,7 @@ def open_storage(url: str, heartbeat: int | None = None) -> Any:
         missing = err.__cause__ if isinstance(err.__cause__, ModuleNotFoundError) else err
         if isinstance(missing, ModuleNotFoundError):
             raise DlpError(
-                f"the storage {shown} needs the {missing.name} module: "
-                "pip install 'dlpractice[postgres]'"
+                f"the storage {shown} needs the {missing.name} module: pip install 'dlpractice[postgres]'"
             ) from None
         raise DlpError(
             f"cannot open the study storage {shown}: no driver for it "
