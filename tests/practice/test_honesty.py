@@ -177,6 +177,24 @@ MUTATIONS = {
         gain = abs(default - best)  # a search that made things worse counts as a gain
         return gain, gain > sigmas * spread
     """,
+    "n9.1": """
+        n_old = round(self.replay * batch_size)
+        x, y = self.new.windows("train", batch_size, generator)  # a full batch of new rows, then more
+        if n_old == 0:
+            return x, y
+        old_x, old_y = self.old.windows("train", n_old, generator)
+        return torch.cat([x, old_x]), torch.cat([y, old_y])
+    """,
+    "n10.1": """
+        ids = prompt + response
+        inputs, targets = ids[:-1], ids[1:]
+        if mask_prompt:
+            targets = [IGNORE] * len(prompt) + targets[len(prompt) :]  # masks the response's first token too
+        return inputs, targets
+    """,
+    "n10.2": """
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T)  # forgets the alpha / rank scaling
+    """,
     "n12.1": """
         if line.startswith("ANSWER: "):
             episode.answer = line.removeprefix("ANSWER: ").strip()
