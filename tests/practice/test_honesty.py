@@ -195,6 +195,29 @@ MUTATIONS = {
     "n10.2": """
         return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T)  # forgets the alpha / rank scaling
     """,
+    "v1.1": """
+        return (size + 2 * padding - kernel) // stride + 1  # ignores the dilation
+    """,
+    "v1.2": """
+        k = weight.shape[-1]
+        x = F.pad(x, (padding, padding, padding, padding))
+        ho = conv_output_size(x.shape[2], k, stride)
+        wo = conv_output_size(x.shape[3], k, stride)
+        out = x.new_zeros(x.shape[0], weight.shape[0], ho, wo)
+        for i in range(k):
+            for j in range(k):
+                window = x[:, :, i : i + ho, j : j + wo]  # forgets the stride
+                out += torch.einsum("bchw,oc->bohw", window, weight[:, :, i, j])
+        if bias is not None:
+            out += bias[None, :, None, None]
+        return out
+    """,
+    "v1.3": """
+        b, c, h, w = x.shape
+        grid = x.reshape(b, c, h // patch, patch, w // patch, patch)
+        patches = grid.permute(0, 2, 4, 3, 5, 1)  # channel last: not a Conv2d weight's order
+        return patches.reshape(b, (h // patch) * (w // patch), c * patch * patch)
+    """,
     "n12.1": """
         if line.startswith("ANSWER: "):
             episode.answer = line.removeprefix("ANSWER: ").strip()
