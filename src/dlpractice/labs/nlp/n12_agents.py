@@ -40,8 +40,8 @@ from dlpractice.data.agent_tasks import (
     make_tasks,
     transcript,
 )
-from dlpractice.data.batching import TensorData
-from dlpractice.data.docs_corpus import chunk_corpus, load_documents
+from dlpractice.data.batching import LengthBatches
+from dlpractice.data.docs_corpus import load_documents
 from dlpractice.metrics.retrieval import BM25, bm25_tokens
 from dlpractice.models.gpt import GPT, GPTConfig
 from dlpractice.registry import lab
@@ -58,20 +58,19 @@ IGNORE = -100  # cross_entropy's ignore_index: positions the world writes (TASK,
 
 @dataclass
 class Config(FitConfig):
-    steps: PositiveInt = 2000
+    steps: PositiveInt = 1500
     batch_size: PositiveInt = 32
-    lr: PositiveFloat = 2e-3
+    lr: PositiveFloat = 3e-3
     warmup_steps: NonNegativeInt = 100
     eval_every: PositiveInt = 250
     log_every: PositiveInt = 50
-    block_size: PositiveInt = 256  # characters: the longest transcript fits
-    n_layer: PositiveInt = 4  # the large model
-    n_embd: PositiveInt = 128
+    n_layer: PositiveInt = 3  # the large model
+    n_embd: PositiveInt = 96
     small_layer: PositiveInt = 2  # the small model
     small_embd: PositiveInt = 64
     train_tasks: PositiveInt = 12000  # each gives two transcripts: with tools and direct
     val_tasks: PositiveInt = 300
-    test_tasks: PositiveInt = 250
+    test_tasks: PositiveInt = 60
     phrase_words: PositiveInt = 6  # words a lookup task quotes (BM25 finds 6-word quotes' source ~88 %)
     phrases_per_document: PositiveInt = 20
     max_steps: PositiveInt = 4  # tool calls an agent may make on one task
@@ -93,8 +92,8 @@ PRESETS = {
         "warmup_steps": 0,
         "max_steps": 2,
     },
-    "quick": {"steps": 1200, "train_tasks": 6000, "test_tasks": 150},
-    "full": {"steps": 3000, "train_tasks": 20000, "test_tasks": 400, "eval_every": 500},
+    "quick": {"train_tasks": 6000, "test_tasks": 60},
+    "full": {"steps": 3000, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
 }
 
 
@@ -112,19 +111,22 @@ def model_written(text: str) -> np.ndarray:
     return mask
 
 
-def transcript_rows(tasks: list[Task], tools: Tools, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (N, block) and targets (N, block) of every task's tool and direct transcripts; the targets
-    of characters the model does not write are IGNORE."""
+def transcript_rows(tasks: list[Task], tools: Tools, block: int) -> tuple[torch.Tensor, ...]:
+    """Inputs (N, block), targets (N, block) and lengths (N,) of every task's tool and direct transcripts
+    (block: at least the longest, less one); targets of characters the model does not write are IGNORE."""
     texts = [transcript(t, mode) for t in tasks for mode in (tools, None)]
     x = torch.zeros(len(texts), block, dtype=torch.long)
     y = torch.full((len(texts), block), IGNORE, dtype=torch.long)
     for i, text in enumerate(texts):
-        if len(text) > block + 1:
-            raise ValueError(f"a transcript of {len(text)} characters: raise block_size to {len(text)}")
         ids, learn = torch.tensor(encode(text)), torch.from_numpy(model_written(text))
         x[i, : len(text) - 1] = ids[:-1]
         y[i, : len(text) - 1] = ids[1:].masked_fill(~learn[1:], IGNORE)
-    return x, y
+    return x, y, torch.tensor([len(text) - 1 for text in texts])
+
+
+def context_length(splits: dict[str, list[Task]], tools: Tools) -> int:
+    """Characters of context the models need: the longest transcript, and room for a longer answer."""
+    return max(len(transcript(t, tools)) for tasks in splits.values() for t in tasks) + 32
 
 
 def corpus_lookup(cfg: Config, seed: int) -> tuple[Tools, dict[str, list[tuple[str, str]]], str]:
@@ -246,9 +248,13 @@ def routed(small: list[Episode], large: list[Episode], threshold: float) -> tupl
 # ---- training and the study -----------------------------------------------------------------------------
 
 
-def train_model(name: str, layers: int, width: int, data: TensorData, cfg: Config, ctx: RunContext) -> GPT:
+def train_model(
+    name: str, shape: tuple[int, int, int], data: LengthBatches, cfg: Config, ctx: RunContext
+) -> GPT:
+    """A GPT of (layers, width, context) trained on the transcripts in its own child run."""
     torch.manual_seed(ctx.seed)
-    size = GPTConfig(vocab_size=len(CHARS), block_size=cfg.block_size, n_layer=layers, n_head=4, n_embd=width)
+    layers, width, block = shape
+    size = GPTConfig(vocab_size=len(CHARS), block_size=block, n_layer=layers, n_head=4, n_embd=width)
     model = GPT(size)
     child = ctx.child(name)
     result = fit(model, data, cfg, child)
@@ -281,18 +287,18 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         )
     }
     ctx.record_data({"data_source": "embedded", "data_origin": f"generated tasks; lookup over {origin}"})
-    data = TensorData(
-        {s: transcript_rows(t, tools, cfg.block_size) for s, t in splits.items() if s != "test"}
-    )
+    block = context_length(splits, tools)
+    rows = {s: transcript_rows(t, tools, block) for s, t in splits.items() if s != "test"}
+    # batches of transcripts of similar length, cut to their longest: a direct one is a fifth of a tool one
+    data = LengthBatches({s: r[:2] for s, r in rows.items()}, {s: r[2] for s, r in rows.items()})
     models = {
-        "large": train_model("large", cfg.n_layer, cfg.n_embd, data, cfg, ctx),
-        "small": train_model("small", cfg.small_layer, cfg.small_embd, data, cfg, ctx),
+        "large": train_model("large", (cfg.n_layer, cfg.n_embd, block), data, cfg, ctx),
+        "small": train_model("small", (cfg.small_layer, cfg.small_embd, block), data, cfg, ctx),
     }
     test = splits["test"]
-    episodes = {
-        (name, use_tools): [solve(model, t, tools, use_tools, cfg.max_steps) for t in test]
-        for name, model in models.items()
-        for use_tools in (False, True)
+    episodes = {  # no KV cache: a character costs a forward pass over the whole transcript so far
+        (name, use_tools): [solve(models[name], t, tools, use_tools, cfg.max_steps) for t in test]
+        for name, use_tools in (("large", False), ("large", True), ("small", True))
     }
     handed_over, share = routed(episodes["small", True], episodes["large", True], cfg.route_threshold)
     rows = {
