@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from dlpractice.config import Fraction, NonNegativeInt, PositiveInt
 from dlpractice.data.docs_corpus import (
@@ -238,6 +239,7 @@ def ann_figure(points: list, flat_ms: float) -> plt.Figure:
             ax.annotate(str(value), (ms, found), fontsize=7, textcoords="offset points", xytext=(3, -8))
     ax.axvline(flat_ms, color="grey", ls=":", label="flat (exact)")
     ax.set(xscale="log", xlabel="ms per query (one thread)", ylabel="recall@10 of the exact top 10")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels overlap on a narrow range
     ax.set_title("Approximate search: recall against speed")
     ax.legend(fontsize=8)
     return fig
