@@ -218,6 +218,13 @@ MUTATIONS = {
         patches = grid.permute(0, 2, 4, 3, 5, 1)  # channel last: not a Conv2d weight's order
         return patches.reshape(b, (h // patch) * (w // patch), c * patch * patch)
     """,
+    "n11.1": """
+        fused: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, item in enumerate(ranking):  # rank counted from 0, not 1
+                fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+        return sorted(fused, key=lambda item: (-fused[item], item))
+    """,
     "n12.1": """
         if line.startswith("ANSWER: "):
             episode.answer = line.removeprefix("ANSWER: ").strip()
