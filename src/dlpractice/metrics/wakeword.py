@@ -20,7 +20,7 @@ def smooth_posteriors(posteriors: np.ndarray, width: int) -> np.ndarray:
     ends = np.arange(1, len(posteriors) + 1)
     starts = np.maximum(0, ends - width)
     return (sums[ends] - sums[starts]) / (ends - starts)
-    # END EXERCISE s6.1
+    # END EXERCISE
 
 
 def detect(smoothed: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
