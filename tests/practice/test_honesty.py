@@ -225,6 +225,19 @@ MUTATIONS = {
                 fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
         return sorted(fused, key=lambda item: (-fused[item], item))
     """,
+    "s4.1": """
+    best = log_probs.argmax(-1).tolist()
+    return [s for s in best if s != blank]  # drops blanks but never merges repeats
+    """,
+    "s4.2": """
+    n, m = len(reference), len(hypothesis)
+    table = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            substitute = table[i - 1][j - 1] + 1  # counts a match as a substitution
+            table[i][j] = min(substitute, table[i - 1][j] + 1, table[i][j - 1] + 1)
+    return table
+    """,
     "n12.1": """
         if line.startswith("ANSWER: "):
             episode.answer = line.removeprefix("ANSWER: ").strip()
