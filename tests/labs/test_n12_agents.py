@@ -116,9 +116,12 @@ def test_only_model_written_lines_are_learned():
     text = "TASK: t\nCALL: {}\nRESULT: 3\nANSWER: 3\n"
     mask = model_written(text)
     assert "".join(c for c, m in zip(text, mask) if m) == "CALL: {}\nANSWER: 3\n"
-    x, y, lengths = transcript_rows([WEEKDAY_AFTER], tools(), block=256)
-    assert x.shape == y.shape == (2, 256)  # the tool transcript and the direct one
-    assert lengths.tolist() == [int((y[0] >= 0).nonzero().max()) + 1, len(f"TASK: {WEEKDAY_AFTER.text}\nANSWER: Sunday")]
+    x, y, lengths = transcript_rows([WEEKDAY_AFTER], tools())
+    assert x.shape == y.shape == (2, int(lengths.max()))  # the tool transcript and the direct one
+    assert lengths.tolist() == [
+        int((y[0] >= 0).nonzero().max()) + 1,
+        len(f"TASK: {WEEKDAY_AFTER.text}\nANSWER: Sunday"),
+    ]
     learned = "".join(CHARS[int(t)] for t in y[1] if t >= 0)
     assert learned == "ANSWER: Sunday\n"  # the direct row: the whole ANSWER line is predicted, no more
     assert x[1, 0] == encode("T")[0] and (y[0] >= 0).sum() > 0

@@ -58,16 +58,16 @@ IGNORE = -100  # cross_entropy's ignore_index: positions the world writes (TASK,
 
 @dataclass
 class Config(FitConfig):
-    steps: PositiveInt = 1500
+    steps: PositiveInt = 1000
     batch_size: PositiveInt = 32
     lr: PositiveFloat = 3e-3
     warmup_steps: NonNegativeInt = 100
     eval_every: PositiveInt = 250
     log_every: PositiveInt = 50
     n_layer: PositiveInt = 3  # the large model
-    n_embd: PositiveInt = 96
-    small_layer: PositiveInt = 2  # the small model
-    small_embd: PositiveInt = 64
+    n_embd: PositiveInt = 64
+    small_layer: PositiveInt = 1  # the small model
+    small_embd: PositiveInt = 32
     train_tasks: PositiveInt = 12000  # each gives two transcripts: with tools and direct
     val_tasks: PositiveInt = 300
     test_tasks: PositiveInt = 60
@@ -93,7 +93,7 @@ PRESETS = {
         "max_steps": 2,
     },
     "quick": {"train_tasks": 6000, "test_tasks": 60},
-    "full": {"steps": 3000, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
+    "full": {"steps": 2500, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
 }
 
 
@@ -111,12 +111,14 @@ def model_written(text: str) -> np.ndarray:
     return mask
 
 
-def transcript_rows(tasks: list[Task], tools: Tools, block: int) -> tuple[torch.Tensor, ...]:
-    """Inputs (N, block), targets (N, block) and lengths (N,) of every task's tool and direct transcripts
-    (block: at least the longest, less one); targets of characters the model does not write are IGNORE."""
+def transcript_rows(tasks: list[Task], tools: Tools) -> tuple[torch.Tensor, ...]:
+    """Inputs (N, T), targets (N, T) and lengths (N,) of every task's tool and direct transcripts, T the
+    longest less one (LengthBatches cuts each batch to its own longest); targets of characters the model
+    does not write are IGNORE."""
     texts = [transcript(t, mode) for t in tasks for mode in (tools, None)]
-    x = torch.zeros(len(texts), block, dtype=torch.long)
-    y = torch.full((len(texts), block), IGNORE, dtype=torch.long)
+    width = max(map(len, texts)) - 1
+    x = torch.zeros(len(texts), width, dtype=torch.long)
+    y = torch.full((len(texts), width), IGNORE, dtype=torch.long)
     for i, text in enumerate(texts):
         ids, learn = torch.tensor(encode(text)), torch.from_numpy(model_written(text))
         x[i, : len(text) - 1] = ids[:-1]
@@ -288,7 +290,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     }
     ctx.record_data({"data_source": "embedded", "data_origin": f"generated tasks; lookup over {origin}"})
     block = context_length(splits, tools)
-    rows = {s: transcript_rows(t, tools, block) for s, t in splits.items() if s != "test"}
+    rows = {s: transcript_rows(t, tools) for s, t in splits.items() if s != "test"}
     # batches of transcripts of similar length, cut to their longest: a direct one is a fifth of a tool one
     data = LengthBatches({s: r[:2] for s, r in rows.items()}, {s: r[2] for s, r in rows.items()})
     models = {
