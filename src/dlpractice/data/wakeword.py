@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ TEST_VARIANTS = ("f5", "m7")
 PERSONAL = Speaker("fr", "m8", pitch=80, rate=140)
 SNR_DB = (5.0, 30.0)  # background noise under every clip and stream, drawn per clip / per stream
 NEGATIVE_KINDS = ("word", "sentence", "noise")
+NOISE_BANK_SECONDS = 60
 
 
 @dataclass
@@ -106,21 +108,61 @@ def place(word: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def noisy(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The audio under one of the noise kinds at a random SNR (a silent input gets the noise alone)."""
+@lru_cache(maxsize=4)
+def noise_bank(seed: int) -> dict[str, np.ndarray]:
+    """NOISE_BANK_SECONDS of each noise kind (unit power), generated once: clips take random crops of it,
+    since generating babble (five synthetic talkers) for every 1 s clip would cost more than the speech."""
+    rng = np.random.default_rng([seed, 8])
+    return {kind: make_noise(kind, NOISE_BANK_SECONDS * SAMPLE_RATE, SAMPLE_RATE, rng) for kind in NOISES}
+
+
+def noisy(audio: np.ndarray, rng: np.random.Generator, seed: int = 0) -> np.ndarray:
+    """The audio under one of the noise kinds at a random SNR (a silent input gets the noise alone).
+    Short audio takes a random crop of the seed's noise bank; long audio (a stream) gets its own noise."""
     kind = str(rng.choice(NOISES))
-    noise = make_noise(kind, len(audio), SAMPLE_RATE, rng)
+    bank = noise_bank(seed)[kind]
+    if len(audio) < len(bank) // 2:
+        start = int(rng.integers(0, len(bank) - len(audio) + 1))
+        noise = bank[start : start + len(audio)]
+    else:
+        noise = make_noise(kind, len(audio), SAMPLE_RATE, rng)
     if not np.any(audio):
         return (noise * 10 ** rng.uniform(-3, -1)).astype(np.float32)
     return np.clip(add_noise(audio, noise, float(rng.uniform(*SNR_DB)), active=audio != 0), -1, 1)
 
 
+def in_context(word: np.ndarray, talk: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) the word at a random offset with other talk around it (as in a stream, where a keyword sits
+    between sentences), kept 0.1 s away from the word and at a random level."""
+    out = place(word, n, rng)
+    start = int(rng.integers(0, max(1, len(talk) - n + 1)))
+    around = np.resize(talk[start : start + n], n) if len(talk) else np.zeros(n, np.float32)
+    sounding = np.flatnonzero(out)
+    gap = SAMPLE_RATE // 10
+    if len(sounding):
+        around[max(0, sounding[0] - gap) : sounding[-1] + gap] = 0.0
+    return out + around * np.float32(rng.uniform(0.3, 1.0))
+
+
 def keyword_clips(speakers: Sequence[Speaker], seed: int, n_samples: int = SAMPLE_RATE) -> Clips:
-    """One keyword clip per speaker, placed at a random offset, under noise."""
+    """One keyword clip per speaker, placed at a random offset, every other one between other words of the
+    same speaker, under noise."""
     rng = np.random.default_rng([seed, 2])
     utterances = speech_dataset([KEYWORD] * len(speakers), list(speakers), seed=seed)
-    audio = np.stack([noisy(place(to_16k(u.audio), n_samples, rng), rng) for u in utterances])
-    return Clips(audio, np.full(len(audio), KEYWORD_LABEL), [f"{KEYWORD} [{s.name}]" for s in speakers])
+    talks = speech_dataset(english_sentences(len(speakers) // 2, rng), list(speakers[1::2]), seed=seed)
+    talk = dict(zip(range(1, len(speakers), 2), (to_16k(t.audio) for t in talks)))
+    audio = [
+        noisy(
+            in_context(to_16k(u.audio), talk[i], n_samples, rng)
+            if i in talk
+            else place(to_16k(u.audio), n_samples, rng),
+            rng,
+        )
+        for i, u in enumerate(utterances)
+    ]
+    return Clips(
+        np.stack(audio), np.full(len(audio), KEYWORD_LABEL), [f"{KEYWORD} [{s.name}]" for s in speakers]
+    )
 
 
 def negative_clips(speakers: Sequence[Speaker], seed: int, n_samples: int = SAMPLE_RATE) -> Clips:

@@ -36,9 +36,12 @@ class DSCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, n_classes)
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, n_mels) -> (B, C, T // 2 + 1, n_mels // 2); fully convolutional: any length T."""
+        return self.blocks(F.relu(self.bn(self.stem(x[:, None]))))
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn(self.stem(x[:, None])))  # (B, C, T/2, n_mels/2)
-        return self.blocks(h).mean(dim=(2, 3))  # (B, C)
+        return self.feature_map(x).mean(dim=(2, 3))  # (B, C)
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
         logits = self.head(self.dropout(self.embed(x)))
