@@ -225,6 +225,16 @@ MUTATIONS = {
                 fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
         return sorted(fused, key=lambda item: (-fused[item], item))
     """,
+    "s1.1": """
+    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    edges_hz = np.linspace(fmin, fmax, n_mels + 2)  # evenly spaced in Hz, not in mel
+    widths = np.diff(edges_hz)
+    offsets = edges_hz[:, None] - bin_hz[None, :]
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    """,
     "s4.1": """
     best = log_probs.argmax(-1).tolist()
     return [s for s in best if s != blank]  # drops blanks but never merges repeats
