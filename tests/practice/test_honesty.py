@@ -235,6 +235,10 @@ MUTATIONS = {
     weights = np.maximum(0.0, np.minimum(rising, falling))
     weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
     """,
+    "s2.1": """
+        mean = h.mean(-1)  # every frame, padding included
+        return torch.cat([mean, (h.var(-1, unbiased=False) + 1e-5).sqrt()], dim=1)
+    """,
     "s4.1": """
     best = log_probs.argmax(-1).tolist()
     return [s for s in best if s != blank]  # drops blanks but never merges repeats
