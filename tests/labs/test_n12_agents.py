@@ -10,15 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from dlpractice.data.agent_tasks import CHARS, Task, Tools, call_line
+from dlpractice.data.agent_tasks import CHARS, Task, Tools, call_line, encode, model_written, transcript_rows
 from dlpractice.labs.nlp.n12_agents import (
     Episode,
-    encode,
-    model_written,
     routed,
     score,
     solve,
-    transcript_rows,
     verified,
 )
 from dlpractice.runner import RunSpec, start_run

@@ -31,6 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import torch
+
 CHARS = sorted(set(string.ascii_letters + string.digits + string.punctuation + " \n"))
 OPERATORS = {
     ast.Add: operator.add,
@@ -211,3 +214,43 @@ def corpus_phrases(
         if all(c in CHARS for c in name):
             phrases += [(g, name) for g in rng.sample(unique, min(per_document, len(unique)))]
     return phrases
+
+
+# ---- what a model learns from: characters, and which of them it writes ----------------------------------
+
+INDEX = {c: i for i, c in enumerate(CHARS)}
+IGNORE = -100  # cross_entropy's ignore_index: positions the world writes (TASK, RESULT) and padding
+
+
+def encode(text: str) -> list[int]:
+    return [INDEX[c] for c in text]
+
+
+def model_written(text: str) -> np.ndarray:
+    """1 for each character of a line the model writes (CALL or ANSWER, with its newline), else 0."""
+    mask = np.zeros(len(text), dtype=bool)
+    start = 0
+    for line in text.splitlines(keepends=True):
+        mask[start : start + len(line)] = line.startswith(("CALL: ", "ANSWER: "))
+        start += len(line)
+    return mask
+
+
+def transcript_rows(tasks: list[Task], tools: Tools) -> tuple[torch.Tensor, ...]:
+    """Inputs (N, T), targets (N, T) and lengths (N,) of every task's tool and direct transcripts, T the
+    longest less one (LengthBatches cuts each batch to its own longest); targets of characters the model
+    does not write are IGNORE."""
+    texts = [transcript(t, mode) for t in tasks for mode in (tools, None)]
+    width = max(map(len, texts)) - 1
+    x = torch.zeros(len(texts), width, dtype=torch.long)
+    y = torch.full((len(texts), width), IGNORE, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids, learn = torch.tensor(encode(text)), torch.from_numpy(model_written(text))
+        x[i, : len(text) - 1] = ids[:-1]
+        y[i, : len(text) - 1] = ids[1:].masked_fill(~learn[1:], IGNORE)
+    return x, y, torch.tensor([len(text) - 1 for text in texts])
+
+
+def context_length(splits: dict[str, list[Task]], tools: Tools) -> int:
+    """Characters of context the models need: the longest transcript, and room for a longer answer."""
+    return max(len(transcript(t, tools)) for tasks in splits.values() for t in tasks) + 32

@@ -36,9 +36,11 @@ from dlpractice.data.agent_tasks import (
     Task,
     ToolError,
     Tools,
+    context_length,
     corpus_phrases,
+    encode,
     make_tasks,
-    transcript,
+    transcript_rows,
 )
 from dlpractice.data.batching import LengthBatches
 from dlpractice.data.docs_corpus import load_documents
@@ -52,8 +54,6 @@ if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
 LAB = lab("n12", requires=("n11", "l8"), data=("generated", "docs"), metric="verified_success", goal="max")
-INDEX = {c: i for i, c in enumerate(CHARS)}
-IGNORE = -100  # cross_entropy's ignore_index: positions the world writes (TASK, RESULT) and padding
 
 
 @dataclass
@@ -95,40 +95,6 @@ PRESETS = {
     "quick": {"train_tasks": 6000, "test_tasks": 60},
     "full": {"steps": 2500, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
 }
-
-
-def encode(text: str) -> list[int]:
-    return [INDEX[c] for c in text]
-
-
-def model_written(text: str) -> np.ndarray:
-    """1 for each character of a line the model writes (CALL or ANSWER, with its newline), else 0."""
-    mask = np.zeros(len(text), dtype=bool)
-    start = 0
-    for line in text.splitlines(keepends=True):
-        mask[start : start + len(line)] = line.startswith(("CALL: ", "ANSWER: "))
-        start += len(line)
-    return mask
-
-
-def transcript_rows(tasks: list[Task], tools: Tools) -> tuple[torch.Tensor, ...]:
-    """Inputs (N, T), targets (N, T) and lengths (N,) of every task's tool and direct transcripts, T the
-    longest less one (LengthBatches cuts each batch to its own longest); targets of characters the model
-    does not write are IGNORE."""
-    texts = [transcript(t, mode) for t in tasks for mode in (tools, None)]
-    width = max(map(len, texts)) - 1
-    x = torch.zeros(len(texts), width, dtype=torch.long)
-    y = torch.full((len(texts), width), IGNORE, dtype=torch.long)
-    for i, text in enumerate(texts):
-        ids, learn = torch.tensor(encode(text)), torch.from_numpy(model_written(text))
-        x[i, : len(text) - 1] = ids[:-1]
-        y[i, : len(text) - 1] = ids[1:].masked_fill(~learn[1:], IGNORE)
-    return x, y, torch.tensor([len(text) - 1 for text in texts])
-
-
-def context_length(splits: dict[str, list[Task]], tools: Tools) -> int:
-    """Characters of context the models need: the longest transcript, and room for a longer answer."""
-    return max(len(transcript(t, tools)) for tasks in splits.values() for t in tasks) + 32
 
 
 def corpus_lookup(cfg: Config, seed: int) -> tuple[Tools, dict[str, list[tuple[str, str]]], str]:
