@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
 
 from dlpractice.config import NonNegativeInt, PositiveInt
 from dlpractice.data.batching import TensorData
+from dlpractice.data.images import to_model_input
 from dlpractice.data.mnist import load_mnist
 from dlpractice.metrics.flops import count_flops, torch_flops
 from dlpractice.models.cnn_zoo import NAMES, build
@@ -258,17 +258,6 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
 # ---- serving: a digit image in, its label out ---------------------------------------------------------
 
 
-def to_digit(image: np.ndarray) -> torch.Tensor:
-    """An uploaded image, uint8 (H, W) or (H, W, 3), as MNIST sees digits: grey, 28x28, light on dark,
-    in [0, 1]. A picture with a light border (a dark digit on paper) is inverted."""
-    grey = Image.fromarray(image).convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-    pixels = np.asarray(grey, dtype=np.float32) / 255.0  # (28, 28)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if border.mean() > 0.5:
-        pixels = 1.0 - pixels
-    return torch.from_numpy(pixels).reshape(1, 1, SIDE, SIDE)
-
-
 def check_image(item: dict[str, Any]) -> None:
     image = item["image"]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or min(image.shape[:2]) < 8:
@@ -278,13 +267,14 @@ def check_image(item: dict[str, Any]) -> None:
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
-    """`dlp serve`: the digit in an image, by the run's chosen architecture (zoo.json names it)."""
+    """`dlp serve`: the digit in an image, by the run's chosen architecture (zoo.json names it). The image
+    is resized to 28x28 grey and inverted when its border is light (data/images.py), as MNIST digits are."""
     chosen = read_run_json(run_dir, "zoo.json")
     model = load_run_model(Path(run_dir) / chosen["best"], build(chosen["best"]))
 
     @torch.no_grad()
     def predict(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        images = torch.cat([to_digit(item["image"]) for item in batch])  # (B, 1, 28, 28)
+        images = torch.stack([to_model_input(item["image"], SIDE, 1) for item in batch])  # (B, 1, 28, 28)
         return label_answers(model(images)[0], chosen["classes"])
 
     return Predictor(predict, check_image)
