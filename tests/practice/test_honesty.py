@@ -239,6 +239,13 @@ MUTATIONS = {
         mean = h.mean(-1)  # every frame, padding included
         return torch.cat([mean, (h.var(-1, unbiased=False) + 1e-5).sqrt()], dim=1)
     """,
+    "v6.1": """
+        tp = np.diag(confusion).astype(np.float64)
+        fp = confusion.sum(0) - tp
+        fn = confusion.sum(1) - tp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 2 * tp / (2 * tp + fp + fn + 1e-12)  # absent classes score 0 instead of NaN
+    """,
     "s4.1": """
     best = log_probs.argmax(-1).tolist()
     return [s for s in best if s != blank]  # drops blanks but never merges repeats
