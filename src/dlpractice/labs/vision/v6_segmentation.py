@@ -34,7 +34,7 @@ from dlpractice.train import FitConfig, fit
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
-LAB = lab("v6", requires=("v2",), data=("scenes",), metric="test_miou", goal="max", bar=0.8)
+LAB = lab("v6", requires=("v2",), data=("scenes",), metric="test_miou", goal="max")
 # background grey, then one distinct colour per class (up to 8 classes)
 PALETTE = ListedColormap(
     ["#d9d9d9", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf"]
