@@ -239,6 +239,19 @@ MUTATIONS = {
         mean = h.mean(-1)  # every frame, padding included
         return torch.cat([mean, (h.var(-1, unbiased=False) + 1e-5).sqrt()], dim=1)
     """,
+    "v3.1": """
+        backbone, head = list(model.features.parameters()), list(model.head.parameters())
+        if method == "probe":
+            return [{"params": head, "lr": lr}]  # left out of the optimiser but not frozen: backward still computes its gradients
+        if method == "lower_lr":
+            return [{"params": backbone, "lr": lr * backbone_lr_ratio}, {"params": head, "lr": lr}]
+        return [{"params": backbone + head, "lr": lr}]
+    """,
+    "v4.1": """
+        (grads,) = torch.autograd.grad(scores.sum(), maps)
+        cam = F.relu((grads * maps).sum(1, keepdim=True))  # each position's own gradient, not the map's mean
+        return F.interpolate(cam, size=x.shape[2:], mode="bilinear")
+    """,
     "v6.1": """
         tp = np.diag(confusion).astype(np.float64)
         fp = confusion.sum(0) - tp
