@@ -242,7 +242,7 @@ MUTATIONS = {
     "v3.1": """
         backbone, head = list(model.features.parameters()), list(model.head.parameters())
         if method == "probe":
-            return [{"params": head, "lr": lr}]  # left out of the optimiser but not frozen: backward still computes its gradients
+            return [{"params": head, "lr": lr}]  # not frozen: backward still computes the backbone gradients
         if method == "lower_lr":
             return [{"params": backbone, "lr": lr * backbone_lr_ratio}, {"params": head, "lr": lr}]
         return [{"params": backbone + head, "lr": lr}]
