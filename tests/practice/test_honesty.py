@@ -239,6 +239,26 @@ MUTATIONS = {
         mean = h.mean(-1)  # every frame, padding included
         return torch.cat([mean, (h.var(-1, unbiased=False) + 1e-5).sqrt()], dim=1)
     """,
+    "v2.1": """
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return out + self.shortcut(x)  # no ReLU after the addition
+    """,
+    "v2.2": """
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_in, 3, stride, padding=1, bias=False),  # forgets groups=c_in: a full 3x3 conv
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+        )
+    """,
+    "v2.3": """
+        batch, c_out, h_out, w_out = output_shape
+        kh, kw = conv.kernel_size
+        return 2 * batch * c_out * h_out * w_out * conv.in_channels * kh * kw  # ignores groups
+    """,
     "v3.1": """
         backbone, head = list(model.features.parameters()), list(model.head.parameters())
         if method == "probe":
