@@ -239,6 +239,10 @@ MUTATIONS = {
         mean = h.mean(-1)  # every frame, padding included
         return torch.cat([mean, (h.var(-1, unbiased=False) + 1e-5).sqrt()], dim=1)
     """,
+    "s6.1": """
+        kernel = np.ones(width) / width
+        return np.convolve(posteriors, kernel)[: len(posteriors)]  # divides by width at the start too
+    """,
     "v2.1": """
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
