@@ -39,7 +39,7 @@ from dlpractice.train import FitConfig, fit
 if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
-LAB = lab("s6", requires=("s2",), data=("espeak-ng",), metric="frr_at_1fa_per_hour", goal="min", bar=0.10)
+LAB = lab("s6", requires=("s2",), data=("espeak-ng",), metric="frr_at_1fa_per_hour", goal="min")
 
 FRAMES_PER_SECOND = ww.SAMPLE_RATE / ww.HOP
 GRID = np.concatenate([np.linspace(0.02, 0.98, 97), 1 - np.logspace(-2, -5, 40)])  # thresholds swept
