@@ -15,7 +15,9 @@ def tools() -> object:
 @pytest.mark.exercise("n12.1")
 def test_an_answer_line_ends_the_episode(impl) -> None:
     episode = impl.Episode()
-    assert impl.agent_step("ANSWER: 42", tools(), episode) is None, "an ANSWER returns None: nothing to append"
+    assert impl.agent_step("ANSWER: 42", tools(), episode) is None, (
+        "an ANSWER returns None: nothing to append"
+    )
     assert episode.answer == "42", "the answer is the text after 'ANSWER: '"
     assert episode.calls == [] and episode.results == []
 
