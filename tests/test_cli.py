@@ -150,6 +150,7 @@ def test_sigkill_then_resume_reaches_the_same_losses(dlp_home, quality):
     history = read_checkpoint(run_dir / "checkpoint.safetensors").extra["history"]
     assert history == read_checkpoint(unbroken.run_dir / "checkpoint.safetensors").extra["history"]
     assert len([h for h in history if "train_loss" in h]) == 4000
+
     # time and throughput cover the whole run, not only the segment after the resume: seconds times
     # tokens per second counts every token trained on, as in the unbroken run
     def targets(metrics: dict[str, float]) -> float:
