@@ -93,7 +93,7 @@ PRESETS = {
         "max_steps": 2,
     },
     "quick": {"train_tasks": 6000, "test_tasks": 60},
-    "full": {"steps": 2500, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
+    "full": {"steps": 6000, "train_tasks": 20000, "test_tasks": 200, "eval_every": 500},
 }
 
 
