@@ -36,9 +36,25 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/dlpractice
 CHECKOUT_DOCS = PACKAGE_DIR.parents[1] / "docs" / "labs"  # present in a checkout, not in a wheel
 # modules whose subject the corpus does not cover: the source of the unanswerable questions
 FOREIGN_MODULES = (
-    "calendar", "smtplib", "wave", "ftplib", "mailbox", "colorsys", "imaplib", "poplib", "tarfile",
-    "zipfile", "gzip", "netrc", "mimetypes", "locale", "sched", "uuid", "webbrowser", "difflib",
-)  # fmt: skip
+    "calendar",
+    "smtplib",
+    "wave",
+    "ftplib",
+    "mailbox",
+    "colorsys",
+    "imaplib",
+    "poplib",
+    "tarfile",
+    "zipfile",
+    "gzip",
+    "netrc",
+    "mimetypes",
+    "locale",
+    "sched",
+    "uuid",
+    "webbrowser",
+    "difflib",
+)
 STOPWORDS = frozenset(
     phrases(
         "a, an, and, are, as, at, be, been, but, by, can, do, does, for, from, has, have, if, in, into, is, "

@@ -148,13 +148,44 @@ GRAMMARS = {language: parse_grammar(text) for language, text in GRAMMAR_TEXT.ite
 # Voice variants by split: disjoint, so validation and test voices are never heard in training.
 VARIANT_SPLITS = {
     "train": (
-        "f1", "f2", "f4", "m1", "m2", "m4", "m5", "m7", "Alex", "Andy", "adam", "anika", "announcer",
-        "aunty", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma", "iven", "john", "linda",
-        "max", "michel", "paul", "pedro", "quincy", "rob", "steph", "travis", "victor", "zac",
+        "f1",
+        "f2",
+        "f4",
+        "m1",
+        "m2",
+        "m4",
+        "m5",
+        "m7",
+        "Alex",
+        "Andy",
+        "adam",
+        "anika",
+        "announcer",
+        "aunty",
+        "benjamin",
+        "boris",
+        "caleb",
+        "david",
+        "ed",
+        "edward",
+        "grandma",
+        "iven",
+        "john",
+        "linda",
+        "max",
+        "michel",
+        "paul",
+        "pedro",
+        "quincy",
+        "rob",
+        "steph",
+        "travis",
+        "victor",
+        "zac",
     ),
     "val": ("f5", "m8", "belinda", "ian"),
     "test": ("f3", "m3", "m6", "Annie", "norbert", "shelby", "Michael", "robert"),
-}  # fmt: skip
+}
 PITCH, RATE = (20, 80), (120, 220)
 TRAIN_NOISES = tuple((kind, snr) for kind in ("white", "music") for snr in (5.0, 10.0, 20.0))
 TEST_NOISE_SNR = 10.0

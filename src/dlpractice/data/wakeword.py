@@ -37,9 +37,28 @@ KEYWORD_LABEL, OTHER_LABEL = 1, 0
 CLASSES = ("other", "keyword")
 CONFUSABLES = ("marvel", "martin", "carving", "marble", "margin", "starving", "mark", "vin", "marveling")
 OTHER_WORDS = CONFUSABLES + (
-    "hello", "computer", "yes", "no", "stop", "go", "left", "right", "music", "weather", "kitchen",
-    "window", "seven", "nine", "morning", "garden", "happy", "lights", "open", "table", "river",
-)  # fmt: skip
+    "hello",
+    "computer",
+    "yes",
+    "no",
+    "stop",
+    "go",
+    "left",
+    "right",
+    "music",
+    "weather",
+    "kitchen",
+    "window",
+    "seven",
+    "nine",
+    "morning",
+    "garden",
+    "happy",
+    "lights",
+    "open",
+    "table",
+    "river",
+)
 TRAIN_VARIANTS = ("f1", "f2", "f3", "m1", "m2", "m3", "m4", "m5")
 VAL_VARIANTS = ("f4", "m6")
 TEST_VARIANTS = ("f5", "m7")

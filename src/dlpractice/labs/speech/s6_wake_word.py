@@ -290,13 +290,15 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
 
 
 def wake_table(m: dict[str, float], cfg: Config) -> str:
-    return "\n".join([
-        f"- keyword-free audio: {m['negative_hours']:.2f} h; "
-        f"threshold at {cfg.target_fa_per_hour:g} FA/h: {m['threshold']:.4f}",
-        f"- FRR there (unseen voices, {cfg.test_keywords} keywords): {m['frr_at_1fa_per_hour']:.1%}",
-        f"- enrolled voice {ww.PERSONAL.name}: FRR {m['personal_frr_before']:.1%} before, "
-        f"{m['personal_frr_after']:.1%} after a last-layer fine-tune on {cfg.enrol_clips} clips",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"- keyword-free audio: {m['negative_hours']:.2f} h; "
+            f"threshold at {cfg.target_fa_per_hour:g} FA/h: {m['threshold']:.4f}",
+            f"- FRR there (unseen voices, {cfg.test_keywords} keywords): {m['frr_at_1fa_per_hour']:.1%}",
+            f"- enrolled voice {ww.PERSONAL.name}: FRR {m['personal_frr_before']:.1%} before, "
+            f"{m['personal_frr_after']:.1%} after a last-layer fine-tune on {cfg.enrol_clips} clips",
+        ]
+    )
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:

@@ -70,15 +70,32 @@ class Config(FitConfig):  # fit()'s knobs (steps, lr, batch_size, ...) are the d
 
 
 PRESETS = {
-    "smoke": {"steps": 60, "batch_size": 32, "lr": 1e-2, "eval_every": 30, "log_every": 10,
-              "letters_per_class": 20, "shots": (3, 10), "transfer_steps": 20, "transfer_eval_every": 10},
+    "smoke": {
+        "steps": 60,
+        "batch_size": 32,
+        "lr": 1e-2,
+        "eval_every": 30,
+        "log_every": 10,
+        "letters_per_class": 20,
+        "shots": (3, 10),
+        "transfer_steps": 20,
+        "transfer_eval_every": 10,
+    },
     "quick": {"steps": 600, "batch_size": 64, "lr": 1e-2, "eval_every": 200, "log_every": 50},
     # 600 transfer steps: at 200, scratch on 100 letters a class (34.5 %) was below scratch on 10 (38.3 %),
     # undertrained; at 600 scratch on 10 a class reached 65 % val (62 % at 500). At transfer_lr 1e-2 the
     # fine-tunes learn faster but scratch never left chance (3.8 %) in 300 steps.
-    "full": {"steps": 2000, "batch_size": 64, "lr": 1e-2, "eval_every": 500, "log_every": 100,
-             "transfer_steps": 600, "transfer_eval_every": 50, "seeds": 3},
-}  # fmt: skip
+    "full": {
+        "steps": 2000,
+        "batch_size": 64,
+        "lr": 1e-2,
+        "eval_every": 500,
+        "log_every": 100,
+        "transfer_steps": 600,
+        "transfer_eval_every": 50,
+        "seeds": 3,
+    },
+}
 
 
 def parameter_groups(model: nn.Module, method: str, lr: float, backbone_lr_ratio: float) -> list[dict]:
@@ -161,9 +178,16 @@ def transfer(pretrained: nn.Module, method: str, train, val, cfg: Config, seed: 
     model = build(cfg, len(LETTERS)) if method == "scratch" else with_new_head(pretrained, len(LETTERS))
     groups = parameter_groups(model, method, cfg.transfer_lr, cfg.backbone_lr_ratio)
     model.curve = train_groups(
-        model, groups, train, val, cfg.transfer_steps, cfg.transfer_batch_size, cfg.transfer_eval_every,
-        seed, frozen_backbone=method == "probe",
-    )  # fmt: skip
+        model,
+        groups,
+        train,
+        val,
+        cfg.transfer_steps,
+        cfg.transfer_batch_size,
+        cfg.transfer_eval_every,
+        seed,
+        frozen_backbone=method == "probe",
+    )
     return model
 
 

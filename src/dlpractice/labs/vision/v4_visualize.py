@@ -63,12 +63,29 @@ class Config(FitConfig):
 
 
 PRESETS = {
-    "smoke": {"steps": 100, "batch_size": 32, "lr": 1e-2, "eval_every": 50, "log_every": 10, "n_examples": 3,
-              "smoothgrad_samples": 4, "ig_steps": 8, "n_failures": 3, "n_sanity": 8},
+    "smoke": {
+        "steps": 100,
+        "batch_size": 32,
+        "lr": 1e-2,
+        "eval_every": 50,
+        "log_every": 10,
+        "n_examples": 3,
+        "smoothgrad_samples": 4,
+        "ig_steps": 8,
+        "n_failures": 3,
+        "n_sanity": 8,
+    },
     "quick": {"steps": 800, "batch_size": 64, "lr": 1e-2, "eval_every": 100, "log_every": 25},
-    "full": {"steps": 3000, "batch_size": 64, "lr": 1e-2, "eval_every": 250, "log_every": 50,
-             "n_examples": 10, "n_sanity": 256},
-}  # fmt: skip
+    "full": {
+        "steps": 3000,
+        "batch_size": 64,
+        "lr": 1e-2,
+        "eval_every": 250,
+        "log_every": 50,
+        "n_examples": 10,
+        "n_sanity": 256,
+    },
+}
 
 
 def images(x: np.ndarray) -> torch.Tensor:

@@ -17,9 +17,12 @@ class FlatHeadCNN(torch.nn.Module):
     def __init__(self, side: int, n_classes: int = 10):
         super().__init__()
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU(),
-        )  # fmt: skip
+            torch.nn.Conv2d(1, 4, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(4, 6, 3, padding=1),
+            torch.nn.ReLU(),
+        )
         self.cam_layer = self.features[-1]
         self.head = torch.nn.Linear(6 * (side // 2) ** 2, n_classes)
 
