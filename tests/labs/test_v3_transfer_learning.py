@@ -41,6 +41,18 @@ def test_smoke_run_writes_the_table_curves_and_metric(tmp_path: Path) -> None:
     assert "linear probe" in outcome.report.read_text()
     record = json.loads((outcome.run_dir / "run.json").read_text())
     assert record["data_info"]["pretraining"] == "MNIST digits" and record["data_info"]["letters_origin"]
+    # served (`dlp serve`): the fine-tuned letters model, which answers its recorded failure cases as it did
+    from dlpractice.serve.app import served_from
+    from dlpractice.serve.media import picture
+
+    served = served_from(outcome.run_dir)
+    failures = json.loads((outcome.run_dir / "failures.json").read_text())
+    assert failures and served.info["input"] == "image"
+    for case in failures[:5]:
+        pixels = (picture(case["input"])).astype("uint8")  # (28, 28) as the lab recorded it
+        answer = served.predictor.predict([{"image": pixels}])[0]
+        assert answer["label"] == case["prediction"] != case["label"]
+        assert answer["probabilities"][case["prediction"]] == pytest.approx(case["confidence"], abs=0.02)
 
 
 def test_parameter_groups_freeze_or_slow_the_backbone() -> None:

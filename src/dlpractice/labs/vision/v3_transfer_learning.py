@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
@@ -25,16 +26,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpractice.checkpoint import save_weights
 from dlpractice.config import PositiveFloat, PositiveInt, UnitInterval
 from dlpractice.data.batching import TensorData
 from dlpractice.data.digits import Splits
-from dlpractice.data.letters import LETTERS, load_letters
+from dlpractice.data.images import to_model_input
+from dlpractice.data.letters import LETTERS, SIZE, load_letters
 from dlpractice.data.mnist import load_mnist
 from dlpractice.errors import DlpError
 from dlpractice.models.attribution import SmallCNN
+from dlpractice.models.saved import load_run_model
 from dlpractice.models.transfer import accuracy, torchvision_classifier, train_groups
+from dlpractice.recipes.serving import label_answers
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
+from dlpractice.serving import FAILURES, Predictor, ServingSpec, failure_cases, png_data_uri
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -52,9 +58,7 @@ NAMES = {
 
 @dataclass
 class Config(FitConfig):  # fit()'s knobs (steps, lr, batch_size, ...) are the digit pretraining's
-    backbone: str = (
-        "small"  # "small": the digit CNN pretrained here; else a torchvision ResNet (resnet18, ...)
-    )
+    backbone: str = "small"  # "small": the digit CNN pretrained here; else a torchvision ResNet (resnet18)
     backbone_weights: Literal["imagenet", "none"] = "imagenet"  # a ResNet's: "none" = random (tests)
     image_size: PositiveInt = 64  # a ResNet sees the 28x28 letters resized to this
     widths: tuple[PositiveInt, PositiveInt, PositiveInt] = (16, 32, 64)
@@ -216,6 +220,38 @@ def letters_figure(x: torch.Tensor, y: torch.Tensor) -> plt.Figure:
     return fig
 
 
+def served_method(cfg: Config) -> str:
+    """The way of learning the letters whose model `dlp serve` hosts: the full fine-tune when trained."""
+    return "finetune" if "finetune" in cfg.methods else cfg.methods[-1]
+
+
+def save_served(model: nn.Module, ctx: RunContext, x_test: torch.Tensor, y_test: torch.Tensor) -> None:
+    """The letters model `dlp serve` hosts (most letters a class, first seed) in letters/, and its most
+    confident test mistakes as the run's failure cases."""
+    folder = ctx.run_dir / "letters"
+    folder.mkdir(exist_ok=True)
+    save_weights(folder / "model.safetensors", model)
+    with torch.no_grad():
+        probs = model.eval()(x_test)[0].softmax(-1).numpy()  # (N, 26)
+    images = [png_data_uri(image[0].numpy()) for image in x_test]
+    ctx.save_json(FAILURES, failure_cases(images, probs, y_test.numpy(), list(LETTERS)))
+
+
+def serve(run_dir: Path, cfg: Config) -> Predictor:
+    """`dlp serve`: a letter image (any size, grey or colour; dark on light is inverted) -> A to Z."""
+    model = load_run_model(run_dir / "letters", build(cfg, len(LETTERS)))
+
+    @torch.no_grad()
+    def predict(batch: list[dict]) -> list[dict]:
+        x = torch.stack([to_model_input(item["image"], SIZE, channels=1) for item in batch])  # (B, 1, S, S)
+        return label_answers(model(x)[0], list(LETTERS))
+
+    return Predictor(predict)
+
+
+SERVING = ServingSpec(input="image", output="label", load=serve)
+
+
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     letters = load_letters(cfg.letters_per_class, seed=0)
     pretrained, metrics = pretrain(cfg, ctx, letters)
@@ -237,6 +273,8 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
                         pretrained, method, few_shot(x_train, y_train, shots, seed), val, cfg, seed
                     )
                     runs.append((model.curve, accuracy(model, *test)))
+                    if (shots, method, seed) == (max(cfg.shots), served_method(cfg), ctx.seed):
+                        save_served(model, ctx, *test)
                     bar.update(len(scores) * cfg.seeds + len(runs), val=model.curve[-1][1])
                 curves[shots, method] = [curve for curve, _ in runs]
                 scores[shots, method] = [acc for _, acc in runs]
