@@ -22,6 +22,10 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "sentencepiece",
         "regex",
         "huggingface_hub",  # comes with transformers; n1 reads its cache
+        "peft",
+        "rouge_score",
+        "faiss",
+        "rank_bm25",
     ),
     "vision": ("torchvision", "timm", "torchmetrics", "captum", "pycocotools", "skimage"),
     "speech": (

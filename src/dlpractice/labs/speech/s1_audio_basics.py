@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt
+from dlpractice.config import FiniteFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from dlpractice.data import speech
 from dlpractice.data.audio import librosa_differences, log_mel, resample, save_audio
 from dlpractice.data.audio_figures import augmentation_figure, feature_figures, noise_figure
@@ -67,7 +67,7 @@ class Config(FitConfig):
     train_recordings: PositiveInt = 60  # long recordings to train the learned VAD (and tune the energy VAD)
     test_recordings: PositiveInt = 12  # held out: other sentences, other speakers; each at every test SNR
     utterances_per_recording: PositiveInt = 6
-    train_snrs: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 30.0)  # in turn, and clean
+    train_snrs: tuple[FiniteFloat, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 30.0)  # in turn, and clean
     n_mels: PositiveInt = 40
     channels: PositiveInt = 32  # the learned VAD's width
     layers: PositiveInt = 4  # dilations 1, 2, 4, ...: receptive field 1 + 4 * (2^layers - 1) frames

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dlpractice.config import NonNegativeFloat, NonNegativeInt, PositiveInt, Probability
+from dlpractice.config import FiniteFloat, NonNegativeFloat, NonNegativeInt, PositiveInt, Probability
 from dlpractice.data import fsdd
 from dlpractice.data.audio import save_audio
 from dlpractice.errors import DlpError
@@ -57,7 +57,7 @@ class Config(FitConfig):
     beam: PositiveInt = 8
     lm_order: PositiveInt = 3
     lm_weight: NonNegativeFloat = 0.5
-    length_bonus: float = 0.0
+    length_bonus: FiniteFloat = 0.0  # added to a beam's score per character: > 0 favours longer
     whisper_clips: NonNegativeInt = 300  # test clips and strings Whisper tiny.en transcribes; 0 skips it
     whisper_strings: NonNegativeInt = 100
     embedded_takes: PositiveInt = 20  # embedded data: takes per digit and speaker

@@ -47,9 +47,9 @@ GRID = np.concatenate([np.linspace(0.02, 0.98, 97), 1 - np.logspace(-2, -5, 40)]
 
 @dataclass
 class Config(FitConfig):
-    train_clips: tuple[int, int] = (1200, 2400)  # keyword, other
-    val_clips: tuple[int, int] = (150, 300)
-    test_clips: tuple[int, int] = (200, 400)
+    train_clips: tuple[PositiveInt, PositiveInt] = (1200, 2400)  # keyword, other
+    val_clips: tuple[PositiveInt, PositiveInt] = (150, 300)
+    test_clips: tuple[PositiveInt, PositiveInt] = (200, 400)
     negative_minutes: PositiveFloat = 60.0  # keyword-free talk and noise, for false accepts per hour
     test_keywords: PositiveInt = 200  # keywords by unseen voices inserted in streams
     keywords_per_stream: PositiveInt = 20

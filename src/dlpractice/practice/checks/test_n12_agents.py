@@ -19,7 +19,7 @@ def test_an_answer_line_ends_the_episode(impl) -> None:
         "an ANSWER returns None: nothing to append"
     )
     assert episode.answer == "42", "the answer is the text after 'ANSWER: '"
-    assert episode.calls == [] and episode.results == []
+    assert episode.calls == [] and episode.results == [], "an ANSWER is neither a call nor a result"
 
 
 @pytest.mark.exercise("n12.1")
@@ -27,8 +27,11 @@ def test_a_call_is_run_and_its_result_recorded(impl) -> None:
     episode = impl.Episode()
     result = impl.agent_step('CALL: {"tool":"calculator","args":{"expression":"12 * 34"}}', tools(), episode)
     assert result == "RESULT: 408", "a CALL's JSON goes to tools.run; its answer comes back as 'RESULT: ...'"
-    assert episode.calls == ['{"tool":"calculator","args":{"expression":"12 * 34"}}']
-    assert episode.results == ["408"] and episode.answer is None
+    assert episode.calls == ['{"tool":"calculator","args":{"expression":"12 * 34"}}'], (
+        "episode.calls records the call's JSON, without 'CALL: '"
+    )
+    assert episode.results == ["408"], "episode.results records the result, without 'RESULT: '"
+    assert episode.answer is None, "a CALL does not end the episode"
     impl.agent_step('CALL: {"tool":"weekday","args":{"date":"2024-01-05"}}', tools(), episode)
     assert episode.results == ["408", "Friday"], "each call appends its result"
 
@@ -46,4 +49,5 @@ def test_a_bad_call_is_an_error_result_not_a_crash(impl, call: str) -> None:
     episode = impl.Episode()
     result = impl.agent_step(f"CALL: {call}", tools(), episode)
     assert result.startswith("RESULT: error: "), "a ToolError becomes 'RESULT: error: <why>' for the model"
-    assert episode.results[0].startswith("error: ") and episode.answer is None
+    assert episode.results[0].startswith("error: "), "the error is recorded as the call's result"
+    assert episode.answer is None, "a bad call does not end the episode"
