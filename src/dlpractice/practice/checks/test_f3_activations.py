@@ -21,16 +21,19 @@ def test_dead_fraction_counts_units_off_everywhere(impl) -> None:
     """A unit is dead when its activation's slope is (near) zero on every row of the batch."""
     from dlpractice.models.mlp import MLP
 
+    torch.manual_seed(0)  # the same network and inputs every time: the check must not pass by luck
     model = MLP(4, 3, width=8, depth=2, activation="relu")
     with torch.no_grad():
         model.blocks[0][0].bias[:4] = -100.0  # four units of the first layer never switch on
-    x = torch.rand(50, 4)
-    dead, h = 0, x  # by hand: a ReLU unit is dead when its pre-activation is <= 0 on every row
+    x = torch.randn(50, 4)
+    dead, partly, h = 0, 0, x  # by hand: a ReLU unit is dead when its pre-activation is <= 0 on every row
     with torch.no_grad():
         for block in model.blocks:
             z = block[0](h)
             dead += int((z <= 0).all(0).sum())
+            partly += int(((z <= 0).any(0) & ~(z <= 0).all(0)).sum())  # off on some rows only: alive
             h = z.clamp(min=0)
+    assert partly > 0, "(the check's own setup: some unit must be off on some rows but not all)"
     got = impl.dead_fraction(model, x)
     assert dead >= 4 and got == pytest.approx(dead / 16), (
         f"with {dead} of 16 ReLU units off on every row the dead fraction should be {dead / 16:.4f}, "
