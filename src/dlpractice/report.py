@@ -52,6 +52,12 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def failures_table(cases: Sequence[dict[str, Any]], header: Sequence[str], n: int) -> str:
+    """The first n failure cases (input, label, prediction, confidence) as a Markdown table, or "None."."""
+    rows = [[c["input"], c["label"], c["prediction"], f"{c['confidence']:.3f}"] for c in cases[:n]]
+    return markdown_table(header, rows) if rows else "None."
+
+
 def result_line(summary: dict[str, Any]) -> str:
     """The headline metric against the lab's bar, or alone when the lab sets no bar."""
     value = number(summary["value"])

@@ -29,7 +29,7 @@ from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.models.tdnn import TDNN
 from dlpractice.recipes.serving import label_answers
 from dlpractice.registry import lab
-from dlpractice.report import markdown_table
+from dlpractice.report import failures_table, markdown_table
 from dlpractice.serving import FAILURES, Predictor, ServingSpec, failure_cases
 from dlpractice.train import FitConfig, fit
 
@@ -206,13 +206,9 @@ def report(model: TDNN, splits, data: lid.SpokenLanguages, cfg: Config, ctx: Run
     clips = data.splits["test"]
     mistakes = failure_cases([describe(c) for c in clips], probs, truth, data.classes)
     ctx.save_json(FAILURES, mistakes)
-    body = [
-        [m["input"], m["label"], m["prediction"], f"{m['confidence']:.3f}"]
-        for m in mistakes[: cfg.n_failures]
-    ]
     ctx.section(
         "The most confident mistakes",
-        markdown_table(["utterance [voice]", "language", "heard", "p"], body) if body else "None.",
+        failures_table(mistakes, ["utterance [voice]", "language", "heard", "p"], cfg.n_failures),
     )
     save_listening(clips, probs, data, cfg, ctx)
     return metrics

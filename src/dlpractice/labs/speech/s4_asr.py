@@ -30,7 +30,7 @@ from dlpractice.metrics import wer as wer_metrics
 from dlpractice.models import ctc, pretrained_asr
 from dlpractice.models.saved import load_run_model
 from dlpractice.registry import lab
-from dlpractice.report import markdown_table
+from dlpractice.report import failures_table, markdown_table
 from dlpractice.serving import FAILURES, Predictor, ServingSpec
 from dlpractice.train import FitConfig, fit
 
@@ -254,13 +254,9 @@ def report(model, batches, raw, data, cfg: Config, ctx: RunContext) -> dict[str,
     ]
     mistakes.sort(key=lambda m: -m["confidence"])
     ctx.save_json(FAILURES, mistakes)
-    body = [
-        [m["input"], m["label"], m["prediction"], f"{m['confidence']:.3f}"]
-        for m in mistakes[: cfg.n_failures]
-    ]
     ctx.section(
         "The most confident mistakes",
-        markdown_table(["clip", "digit", "heard", "p"], body) if body else "None.",
+        failures_table(mistakes, ["clip", "digit", "heard", "p"], cfg.n_failures),
     )
     audio_dir = ctx.run_dir / "audio"
     audio_dir.mkdir(exist_ok=True)
