@@ -32,8 +32,13 @@ FAILURES = "failures.json"  # a run's most confident test mistakes, written by t
 #   label:  {"label": str, "probabilities": {class: p}}
 #   text:   {"text": str}  the prompt and its continuation
 #   entities: {"text": str, "entities": [{"text", "type", "start", "end", "score"}]}  character spans
+#   answer: {"text": str, "sources": [{"title": str, "text": str, "score": float}]}  an answer and its evidence
+#   boxes:  {"boxes": [{"label": str, "score": float, "box": [x0, y0, x1, y1]}]}  pixels of the input image
+#   image:  {"image": png_data_uri(...), "values": {name: float}}  a mask, a depth map, an upscaled picture
+#   audio:  {"audio": wav_data_uri(...), "sample_rate": int}  speech made from a text
+#   segments: {"segments": [{"speaker": str, "start": float, "end": float}]}  who spoke when, in seconds
 InputKind = Literal["text", "prompt", "image", "audio"]
-OutputKind = Literal["label", "text", "entities"]
+OutputKind = Literal["label", "text", "entities", "answer", "boxes", "image", "audio", "segments"]
 
 
 def accept_all(item: dict[str, Any]) -> None:
@@ -73,6 +78,15 @@ def png_data_uri(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
+    """Mono samples (T,) in [-1, 1] as a 16-bit WAV data URI: the `audio` of a speech-out answer."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(samples, -1, 1), sample_rate, format="WAV", subtype="PCM_16")
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def failure_cases(
