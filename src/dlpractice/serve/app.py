@@ -121,7 +121,8 @@ def request_model(spec: ServingSpec) -> type:
 
 
 def answer_model(spec: ServingSpec) -> type:
-    from pydantic import create_model
+    """The response schema of each output kind (serving.py says what each holds)."""
+    from pydantic import Field, create_model
 
     if spec.output == "label":
         return create_model("LabelAnswer", label=(str, ...), probabilities=(dict[str, float], ...))
@@ -129,6 +130,23 @@ def answer_model(spec: ServingSpec) -> type:
         fields = {"text": (str, ...), "type": (str, ...), "start": (int, ...), "end": (int, ...)}
         Entity = create_model("Entity", **fields, score=(float, ...))
         return create_model("EntitiesAnswer", text=(str, ...), entities=(list[Entity], ...))
+    if spec.output == "answer":
+        Source = create_model("Source", title=(str, ...), text=(str, ...), score=(float, ...))
+        return create_model("AnswerWithSources", text=(str, ...), sources=(list[Source], ...))
+    if spec.output == "boxes":
+        corners = Annotated[list[float], Field(min_length=4, max_length=4, description="x0, y0, x1, y1")]
+        Box = create_model("Box", label=(str, ...), score=(float, ...), box=(corners, ...))
+        return create_model("BoxesAnswer", boxes=(list[Box], ...))
+    if spec.output == "image":
+        png = Annotated[str, Field(description="a PNG data URI")]
+        return create_model("ImageAnswer", image=(png, ...), values=(dict[str, float], {}))
+    if spec.output == "audio":
+        wav = Annotated[str, Field(description="a WAV data URI")]
+        return create_model("AudioAnswer", audio=(wav, ...), sample_rate=(int, ...))
+    if spec.output == "segments":
+        fields = {"speaker": (str, ...), "start": (float, ...), "end": (float, ...)}
+        Segment = create_model("Segment", **fields)
+        return create_model("SegmentsAnswer", segments=(list[Segment], ...))
     return create_model("TextAnswer", text=(str, ...))
 
 

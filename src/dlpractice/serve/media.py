@@ -64,6 +64,14 @@ def picture(data_uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))))
 
 
+def recording(data_uri: str) -> tuple[int, np.ndarray]:
+    """A speech answer's WAV data URI (the lab wrote it, trusted) as (rate, float32 samples), for the page."""
+    import soundfile as sf
+
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])), dtype="float32")
+    return rate, samples
+
+
 def check_image_side(height: int, width: int, spec: ServingSpec) -> None:
     if max(height, width) > spec.max_side:
         raise ValueError(f"image of {width}x{height} pixels: at most {spec.max_side} a side")

@@ -1,8 +1,9 @@
 """The Gradio page of a served run: try the model, and read its failure cases.
 
-"Try it": an input (a text box with the lab's examples, an image, or a recording) and the prediction (a
-label with its probabilities, the text with its entities highlighted, an answer, or the generated text,
-with temperature, top-k and length for a generative lab). Requests from the page go through the same
+"Try it": an input (a text box with the lab's examples, an image, or a recording) and the prediction: a
+label with its probabilities, the text with its entities highlighted, an answer with its sources, boxes
+drawn on the picture, an output picture, speech, who spoke when, or the generated text (with temperature,
+top-k and length for a generative lab). Requests from the page go through the same
 checks and the same batcher as POST /predict.
 "Failure cases": the run's most confident test mistakes (input, true label, prediction, confidence),
 filterable by true label, for a lab that records them: a table, or a gallery for an image lab.
@@ -17,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from dlpractice.serve.app import Served
-from dlpractice.serve.media import check_duration, check_image_side, picture
+from dlpractice.serve.media import check_duration, check_image_side, picture, recording
 
 ALL = "all classes"
 COLUMNS = ("input", "label", "prediction", "confidence")
@@ -64,27 +65,56 @@ def errors_shown(exc: Exception) -> gr.Error:
     return gr.Error(str(getattr(exc, "detail", exc)))
 
 
-def output_view(spec: Any) -> tuple[Any, Callable[[dict[str, Any]], Any]]:
-    """The component that shows an answer, and the part of the answer it shows."""
+def output_view(spec: Any) -> tuple[list[Any], Callable[[dict[str, Any], dict[str, Any]], Any]]:
+    """The components that show an answer, and `shown(result, item)`: what they show of it (`item`, the
+    request as predict() took it, is where the boxes are drawn)."""
     if spec.output == "label":
-        return gr.Label(label="prediction", elem_id="prediction"), lambda result: result["probabilities"]
-    return gr.Textbox(label="answer", lines=6, elem_id="answer"), lambda result: result["text"]
+        return [gr.Label(label="prediction", elem_id="prediction")], lambda r, item: r["probabilities"]
+    if spec.output == "answer":
+        return [gr.Markdown(elem_id="answer")], lambda r, item: answer_markdown(r)
+    if spec.output == "boxes":
+        return [gr.AnnotatedImage(label="detections", elem_id="boxes")], boxes_drawn
+    if spec.output == "image":
+        views = [gr.Image(label="output", elem_id="output-image"), gr.Label(label="values", elem_id="values")]
+        return views, lambda r, item: (picture(r["image"]), r["values"])
+    if spec.output == "audio":
+        return [gr.Audio(label="speech", elem_id="speech")], lambda r, item: recording(r["audio"])
+    if spec.output == "segments":
+        headers = ["speaker", "start (s)", "end (s)"]
+        table = gr.Dataframe(headers=headers, interactive=False, elem_id="segments")
+        return [table], lambda r, item: [[s["speaker"], s["start"], s["end"]] for s in r["segments"]]
+    return [gr.Textbox(label="answer", lines=6, elem_id="answer")], lambda r, item: r["text"]
+
+
+def answer_markdown(result: dict[str, Any]) -> str:
+    """An answer, then its sources as a numbered list with their scores."""
+    found = enumerate(result["sources"], 1)
+    sources = [f"{i}. **{s['title']}** ({s['score']:.2f}): {s['text']}" for i, s in found]
+    return "\n\n".join([result["text"], *(["**Sources**", "\n".join(sources)] if sources else [])])
+
+
+def boxes_drawn(result: dict[str, Any], item: dict[str, Any]) -> tuple[np.ndarray, list]:
+    """The request's picture with each box labelled "class score"."""
+    boxes = result["boxes"]
+    marks = [(tuple(int(round(v)) for v in b["box"]), f"{b['label']} {b['score']:.2f}") for b in boxes]
+    return item["image"], marks
 
 
 def try_text(spec: Any, answer: Callable) -> None:
-    """A text in, its label (with probabilities) or its answer out."""
+    """A text in, its label (with probabilities), its answer, or its speech out."""
     text = gr.Textbox(label="text", lines=2, max_length=spec.max_chars, elem_id="text")
     button = gr.Button("Predict", variant="primary", elem_id="predict")
-    shown, part = output_view(spec)
+    views, shown = output_view(spec)
 
     async def predict(value: str) -> Any:
+        item = {"text": value}
         try:
-            return part(await answer({"text": value}))
+            return shown(await answer(item), item)
         except Exception as exc:
             raise errors_shown(exc) from None
 
-    button.click(predict, inputs=text, outputs=shown)
-    text.submit(predict, inputs=text, outputs=shown)
+    button.click(predict, inputs=text, outputs=views)
+    text.submit(predict, inputs=text, outputs=views)
     if spec.examples:
         gr.Examples(examples=[[e] for e in spec.examples], inputs=text)
 
@@ -97,17 +127,18 @@ def try_file(spec: Any, answer: Callable) -> None:
     else:
         source = gr.Audio(label="recording", type="numpy", sources=["upload", "microphone"], elem_id="audio")
     button = gr.Button("Predict", variant="primary", elem_id="predict")
-    shown, part = output_view(spec)
+    views, shown = output_view(spec)
 
     async def predict(value: Any) -> Any:
         if value is None:
             raise gr.Error(f"no {spec.input} yet: upload one first")
         try:
-            return part(await answer(page_item(spec, value)))
+            item = page_item(spec, value)
+            return shown(await answer(item), item)
         except Exception as exc:
             raise errors_shown(exc) from None
 
-    button.click(predict, inputs=source, outputs=shown)
+    button.click(predict, inputs=source, outputs=views)
 
 
 def page_item(spec: Any, value: Any) -> dict[str, Any]:
