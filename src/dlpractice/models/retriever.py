@@ -217,12 +217,18 @@ def sentences_of_chunks(docs: list[Document], chunks: list[Chunk]) -> list[list[
     return per_chunk
 
 
-def answer_text(hit: Hit | None, index: PassageIndex, threshold: float) -> str:
-    """A grounded answer: the best sentence and its source, or an abstention below the threshold."""
-    if hit is None or hit.score < threshold:
-        score = f" (best match {hit.score:.2f} < threshold {threshold:.2f})" if hit else ""
-        return f"The corpus does not answer this{score}."
-    return f"{hit.sentence}\n\nSources: {index.source(hit.chunk)}"
+def grounded_answer(hits: list[Hit], index: PassageIndex, threshold: float, cited: int = 3) -> dict[str, Any]:
+    """The best sentence as the answer, and the hits over the threshold (at most `cited`) as its sources;
+    below the threshold, an abstention with no sources (a served `answer`: see dlpractice.serving)."""
+    if not hits or hits[0].score < threshold:
+        score = f" (best match {hits[0].score:.2f} < threshold {threshold:.2f})" if hits else ""
+        return {"text": f"The corpus does not answer this{score}.", "sources": []}
+    sources = [
+        {"title": index.source(h.chunk), "text": h.sentence, "score": float(h.score)}
+        for h in hits[:cited]
+        if h.score >= threshold
+    ]
+    return {"text": hits[0].sentence, "sources": sources}
 
 
 def save_vectors(path: Path, vectors: np.ndarray) -> None:

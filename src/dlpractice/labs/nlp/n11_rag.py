@@ -46,9 +46,9 @@ from dlpractice.models.retriever import (
     Hit,
     PassageIndex,
     ann_sweep,
-    answer_text,
     embed,
     flat_against_brute_force,
+    grounded_answer,
     hybrid,
     load_encoder,
     load_vectors,
@@ -321,7 +321,7 @@ def save_for_serving(ctx: RunContext, index: PassageIndex, threshold: float, rrf
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
-    """`dlp serve`: a question in, the best sentence and its source out (or an abstention)."""
+    """`dlp serve`: a question in, the best sentence and its sources out (or an abstention)."""
     saved = json.loads((run_dir / "index.json").read_text())
     docs = [Document(d["name"], d["title"], "") for d in saved["docs"]]
     chunks = [Chunk(*row) for row in saved["chunks"]]
@@ -332,14 +332,14 @@ def serve(run_dir: Path, cfg: Config) -> Predictor:
     def predict(batch: list[dict]) -> list[dict]:
         questions = [Question(item["text"], "", -1, -1, -1) for item in batch]
         hits = answer_hits(index, questions, embed(encoder, [q.text for q in questions]), saved["rrf_k"], cfg)
-        return [{"text": answer_text(row[0] if row else None, index, saved["threshold"])} for row in hits]
+        return [grounded_answer(row, index, saved["threshold"]) for row in hits]
 
     return Predictor(predict)
 
 
 SERVING = ServingSpec(
     input="text",
-    output="text",  # the answer, then "Sources: ..." (no output kind for an answer with sources yet)
+    output="answer",
     load=serve,
     examples=(
         "What does the assert statement do when optimization is requested?",
