@@ -1,5 +1,5 @@
 """Lab v6 end to end on its smoke preset: metrics agree with torchmetrics, figures, worst scenes as failure
-cases, and the served model's answer (main class and pixel shares)."""
+cases, and the served model's answer (its mask and pixel shares)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PIL import Image
 from dlpractice.data.scenes import SCENE_CLASSES, generate_scenes
 from dlpractice.labs.vision import v6_segmentation as v6
 from dlpractice.runner import RunSpec, start_run
+from dlpractice.serve.media import picture
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +54,26 @@ def test_failure_cases_are_the_worst_segmented_scenes_as_pictures(smoke) -> None
 
 
 @pytest.mark.slow
-def test_served_model_answers_with_the_main_class_and_pixel_shares(smoke) -> None:
+def test_served_model_answers_with_a_mask_and_pixel_shares(smoke) -> None:
     cfg = v6.Config(**v6.PRESETS["smoke"])
     predictor = v6.serve(smoke.run_dir, cfg)
     x, _ = generate_scenes(2, seed=99)
     pictures = [(image.transpose(1, 2, 0) * 255).astype(np.uint8) for image in x]
     answers = predictor.predict([{"image": pictures[0]}, {"image": pictures[1][:48]}])  # any size
     for answer in answers:
-        shares = answer["probabilities"]
+        shares = answer["values"]
         assert set(shares) == set(SCENE_CLASSES) and sum(shares.values()) == pytest.approx(1)
-        assert answer["label"] in SCENE_CLASSES
+        assert picture(answer["image"]).shape == (64, 64, 3)  # the scenes' side
 
 
-def test_mask_summary_names_the_largest_shape_not_the_background() -> None:
+def test_mask_answer_draws_each_class_in_its_colour_and_counts_its_pixels() -> None:
     mask = np.zeros((4, 4), np.int64)
     mask[0, :3] = 2
     mask[1, 0] = 3
-    answer = v6.mask_summary(mask, list(SCENE_CLASSES))
-    assert answer["label"] == "square"
-    assert answer["probabilities"]["background"] == pytest.approx(12 / 16)
-    assert v6.mask_summary(np.zeros((4, 4), np.int64), list(SCENE_CLASSES))["label"] == "background"
+    answer = v6.mask_answer(mask, list(SCENE_CLASSES))
+    assert answer["values"]["background"] == pytest.approx(12 / 16)
+    assert answer["values"][SCENE_CLASSES[2]] == pytest.approx(3 / 16)
+    colours = (np.array([v6.PALETTE(c)[:3] for c in range(len(SCENE_CLASSES))]) * 255).round()  # (C, 3)
+    drawn = picture(answer["image"]).astype(float)  # (4, 4, 3)
+    nearest = np.abs(drawn[:, :, None, :] - colours[None, None]).sum(-1).argmin(-1)  # (4, 4) class ids
+    assert np.array_equal(nearest, mask)

@@ -201,25 +201,24 @@ def iou_figure(iou: np.ndarray, classes) -> plt.Figure:
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
-    """`dlp serve`: the main non-background class of an uploaded picture, and each class's share of pixels."""
+    """`dlp serve`: the predicted class of every pixel of an uploaded picture, drawn in the palette, and each
+    class's share of the pixels."""
     saved = read_run_json(run_dir, "serving.json")
     classes, side = saved["classes"], saved["side"]
     model = load_run_model(run_dir, UNet(len(classes), width=cfg.width, depth=cfg.depth))
 
     def predict(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         x = torch.stack([to_model_input(item["image"], side, 3, dark_background=False) for item in batch])
-        return [mask_summary(mask, classes) for mask in predict_masks(model, x)]  # x (B, 3, S, S)
+        return [mask_answer(mask, classes) for mask in predict_masks(model, x)]  # x (B, 3, S, S)
 
     return Predictor(predict)
 
 
-def mask_summary(mask: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """A mask as a label answer: the non-background class with the most pixels, and pixel shares."""
+def mask_answer(mask: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """A (S, S) mask as an image answer: the mask in PALETTE's colours, and each class's share of pixels."""
     shares = np.bincount(mask.reshape(-1), minlength=len(classes)) / mask.size
-    foreground = shares[1:]
-    label = classes[1 + int(foreground.argmax())] if foreground.max() > 0 else classes[0]
-    return {"label": label, "probabilities": {name: float(s) for name, s in zip(classes, shares)}}
+    colours = PALETTE(mask)[..., :3]  # (S, S, 3) in [0, 1]
+    return {"image": png_data_uri(colours), "values": {name: float(s) for name, s in zip(classes, shares)}}
 
 
-# there is no "mask" output kind yet: the label is the main class, the probabilities its pixel shares
-SERVING = ServingSpec(input="image", output="label", load=serve)
+SERVING = ServingSpec(input="image", output="image", load=serve)
