@@ -32,7 +32,7 @@ FAILURES = "failures.json"  # a run's most confident test mistakes, written by t
 #   label:  {"label": str, "probabilities": {class: p}}
 #   text:   {"text": str}  the prompt and its continuation
 #   entities: {"text": str, "entities": [{"text", "type", "start", "end", "score"}]}  character spans
-#   answer: {"text": str, "sources": [{"title": str, "text": str, "score": float}]}  an answer and its evidence
+#   answer: {"text": str, "sources": [{"title": str, "text": str, "score": float}]}  with its evidence
 #   boxes:  {"boxes": [{"label": str, "score": float, "box": [x0, y0, x1, y1]}]}  pixels of the input image
 #   image:  {"image": png_data_uri(...), "values": {name: float}}  a mask, a depth map, an upscaled picture
 #   audio:  {"audio": wav_data_uri(...), "sample_rate": int}  speech made from a text
