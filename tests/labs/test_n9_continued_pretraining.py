@@ -131,3 +131,43 @@ def test_lora_adapts_every_linear_layer_of_a_hub_model(tiny_causal_lm):
     ids = torch.tensor([base.codec.encode("def f(x): return x")[:8]])
     logits, loss = adapted(ids[:, :-1], ids[:, 1:])
     assert logits.shape[:2] == (1, 7) and loss.requires_grad
+
+
+@pytest.mark.slow
+def test_the_encoder_part_adapts_a_bert_to_reviews_and_saves_it_for_n6(tiny_bert):
+    from transformers import AutoModel
+
+    overrides = (
+        "mlm_steps=6",
+        f"mlm_model={tiny_bert}",
+        "mlm_head_steps=4",
+        "mlm_eval_texts=16",
+        "mlm_batch_size=8",
+    )
+    outcome = start_run(RunSpec("n9", "smoke", overrides, data="embedded"))
+    m = outcome.metrics
+    for variant in ("adapted", "adapted_replay"):
+        drop, rise = m[f"mlm_{variant}_new_ppl_drop"], m[f"mlm_{variant}_old_ppl_rise"]
+        assert drop == pytest.approx(1 - m[f"mlm_{variant}_new_ppl"] / m["mlm_base_new_ppl"])
+        assert rise == pytest.approx(m[f"mlm_{variant}_old_ppl"] / m["mlm_base_old_ppl"] - 1)
+    assert m["mlm_base_old_ppl"] < m["mlm_raw_old_ppl"]  # fitting the head on prose lowers prose perplexity
+    assert (
+        m["mlm_adapted_new_ppl"] < m["mlm_base_new_ppl"]
+    )  # random tiny weights: any training on reviews helps
+    encoder = AutoModel.from_pretrained(outcome.run_dir / "encoder" / "minilm-adapted")
+    assert encoder.config.hidden_size == 32
+    assert "Masked-LM perplexity of the encoder" in outcome.report.read_text()
+
+
+def test_an_encoder_without_a_masked_lm_layout_is_a_one_line_error(tiny_llama):
+    from dlpractice.recipes.mlm_domain import masked_lm
+
+    with pytest.raises(DlpError, match="not a BERT-layout masked LM"):
+        masked_lm(tiny_llama)
+
+
+def test_prose_is_cut_into_pieces_of_about_the_asked_size():
+    from dlpractice.recipes.mlm_domain import prose_pieces
+
+    pieces = prose_pieces("word " * 1000, size=50)
+    assert all(45 <= len(p) <= 60 for p in pieces) and len(pieces) == 1000 * 5 // 55

@@ -152,7 +152,6 @@ def adapt_to_domain(
     """
     from datasets import Dataset
     from transformers import (
-        AutoModel,
         AutoModelForMaskedLM,
         AutoTokenizer,
         DataCollatorForLanguageModeling,
@@ -189,12 +188,19 @@ def adapt_to_domain(
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    # the adapted encoder under the original pooler (the MLM model has none; a fresh one would be random)
-    encoder = load_pretrained(AutoModel, name_or_path)
-    encoder.load_state_dict(model.base_model.state_dict(), strict=False)
-    encoder.save_pretrained(ctx.run_dir / "adapted")
-    tokenizer.save_pretrained(ctx.run_dir / "adapted")
+    save_adapted_encoder(model, name_or_path, tokenizer, ctx.run_dir / "adapted")
     return str(ctx.run_dir / "adapted"), seconds
+
+
+def save_adapted_encoder(mlm: torch.nn.Module, name_or_path: str, tokenizer: Any, directory: Path) -> None:
+    """A masked LM's encoder saved under the original checkpoint's pooler (the masked LM has none, and a
+    fresh one would be random), with its tokenizer: a directory any `--model` option takes."""
+    from transformers import AutoModel
+
+    encoder = load_pretrained(AutoModel, name_or_path)
+    encoder.load_state_dict(mlm.base_model.state_dict(), strict=False)
+    encoder.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
 
 
 class FineTuneOptions(Protocol):

@@ -9,6 +9,9 @@ drop is what continued pre-training buys, the old domain's rise is catastrophic 
 Simplified: the tokenizer is the base's, learnt from prose only (code costs more tokens per character,
 as a real LLM's tokenizer does on a language it rarely saw); perplexity is per token over fixed windows.
 The base is what n10 fine-tunes: `dlp run n10 --set base=<this run's id>`.
+Then the same question for an encoder (recipes/mlm_domain.py): n6's MiniLM, masked-LM training on movie
+reviews (rt-polarity, or n6's generated sentences offline), with and without replay of prose; its adapted
+encoder is saved for n6 (`--set model=<run dir>/minilm-adapted`). `mlm_steps=0` skips it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from dlpractice.config import (
     PositiveInt,
     UnitInterval,
 )
-from dlpractice.data.prose import ReplayStream, load_code, load_prose
+from dlpractice.data.prose import Domain, ReplayStream, load_code, load_prose
+from dlpractice.data.sentiment import load_sentences
+from dlpractice.models.backbone import DEFAULT_BACKBONE
 from dlpractice.models.gpt import generate
 from dlpractice.recipes.base_lm import BaseConfig, BaseLM, get_base, perplexity, phase_config, token_stream
+from dlpractice.recipes.mlm_domain import MLM_VARIANTS, MlmOptions, Texts, adapt_encoder, prose_pieces
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
 from dlpractice.train import fit
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
 LAB = lab(
     "n9",
     requires=("l8", "n2"),
-    data=("python-stdlib", "tinyshakespeare", "the-verdict"),
+    data=("python-stdlib", "tinyshakespeare", "the-verdict", "rt-polarity"),
     metric="code_ppl_drop",
     goal="max",
     bar=0.4,
@@ -61,6 +67,14 @@ class Config(BaseConfig):
     replay: UnitInterval = 0.25  # share of each batch drawn from the old domain in the replay variant
     low_lr_factor: Fraction = 0.1  # the lower-rate variant trains at cpt_lr times this
     sample_tokens: NonNegativeInt = 120  # a code sample from each model after the run; 0 skips it
+    # the encoder: masked-LM adaptation to movie reviews (recipes/mlm_domain.py)
+    mlm_model: str = DEFAULT_BACKBONE  # "minilm" (packaged), or a BERT-layout directory or Hub id
+    mlm_steps: NonNegativeInt = 0  # updates per variant; 0 skips the encoder
+    mlm_head_steps: NonNegativeInt = 100  # fitting the masked-LM head on prose first, encoder frozen
+    mlm_batch_size: PositiveInt = 16
+    mlm_max_length: PositiveInt = 64  # sub-words
+    mlm_lr: PositiveFloat = 5e-5
+    mlm_eval_texts: PositiveInt = 256  # held-out texts of each domain
 
 
 PRESETS = {
@@ -93,6 +107,9 @@ PRESETS = {
         "log_every": 20,
         "cpt_steps": 150,
         "cpt_lr": 1e-3,
+        "mlm_steps": 60,
+        "mlm_head_steps": 40,
+        "mlm_eval_texts": 128,
     },
     "full": {  # about 2.4 M tokens of training in all
         "steps": 1000,
@@ -107,6 +124,8 @@ PRESETS = {
         "cpt_steps": 200,
         "cpt_lr": 1e-3,
         "cpt_warmup": 20,
+        "mlm_steps": 300,
+        "mlm_head_steps": 150,
     },
 }
 
@@ -121,24 +140,52 @@ def continue_on(base: BaseLM, variant: str, streams: dict, cfg: Config, ctx: Run
     return model.to("cpu"), result
 
 
-def change_figure(rows: dict[str, dict[str, float]]) -> plt.Figure:
-    """Per variant: the code perplexity's drop and the prose perplexity's rise, in % of the base's."""
-    names = [NAMES[v] for v in rows]
-    x = np.arange(len(rows))
+def change_figure(
+    changes: dict[str, tuple[float, float]], domains: tuple[str, str], title: str
+) -> plt.Figure:
+    """Per model: (new-domain perplexity drop, old-domain rise), as fractions of the starting model's."""
+    x = np.arange(len(changes))
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    drop = [100 * r["code_ppl_drop"] for r in rows.values()]
-    rise = [100 * r["prose_ppl_rise"] for r in rows.values()]
-    for offset, values, label in (
-        (-0.2, drop, "new domain (code): ppl drop"),
-        (0.2, rise, "old domain (prose): ppl rise"),
+    for offset, which, label in (
+        (-0.2, 0, f"new domain ({domains[0]}): ppl drop"),
+        (0.2, 1, f"old domain ({domains[1]}): ppl rise"),
     ):
-        bars = ax.bar(x + offset, values, width=0.4, label=label)
+        bars = ax.bar(x + offset, [100 * c[which] for c in changes.values()], width=0.4, label=label)
         ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
     ax.axhline(40, color="grey", ls=":", lw=1)
-    ax.set(xticks=x, xticklabels=names, ylabel="% of the base model's perplexity")
-    ax.set_title("Continued pre-training: what is gained, what is forgotten", fontsize=10)
+    ax.set(xticks=x, xticklabels=list(changes), ylabel="% of the starting model's perplexity")
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return fig
+
+
+def encoder_texts(prose: Domain, ctx: RunContext) -> tuple[Texts, Texts]:
+    """The encoder's old domain (the prose, in pieces) and new one (the reviews n6 classifies)."""
+    reviews = load_sentences(ctx.data, ctx.data_dir)
+    ctx.data_info["mlm_reviews"] = f"{reviews.source}: {reviews.origin}"
+    old = Texts(prose_pieces(prose.train), prose_pieces(prose.val))
+    return old, Texts(reviews.texts["train"], reviews.texts["val"] + reviews.texts["test"])
+
+
+def encoder_section(metrics: dict[str, float], ctx: RunContext) -> None:
+    """The encoder's table and figure: masked-LM perplexity of both domains before and after."""
+    names = {"base": "MiniLM, head fitted", "adapted": "adapted", "adapted_replay": "adapted + replay"}
+    body = [[names["base"], *(f"{metrics[f'mlm_base_{d}_ppl']:.1f}" for d in ("old", "new")), "—", "—", "—"]]
+    changes = {}
+    for v in MLM_VARIANTS:
+        drop, rise = metrics[f"mlm_{v}_new_ppl_drop"], metrics[f"mlm_{v}_old_ppl_rise"]
+        cells = [f"{metrics[f'mlm_{v}_old_ppl']:.1f}", f"{metrics[f'mlm_{v}_new_ppl']:.1f}", f"{drop:.0%}"]
+        body.append([names[v], *cells, f"{rise:+.0%}", f"{metrics[f'mlm_{v}_seconds']:.0f}"])
+        changes[names[v]] = (drop, rise)
+    header = ["encoder", "prose ppl", "reviews ppl", "reviews drop", "prose rise", "train s"]
+    prose, reviews = metrics["mlm_raw_old_ppl"], metrics["mlm_raw_new_ppl"]
+    raw = f"Before the head was fitted: prose {prose:.0f}, reviews {reviews:.0f}."
+    ctx.section("Masked-LM perplexity of the encoder", markdown_table(header, body) + "\n\n" + raw)
+    ctx.figure(
+        "encoder",
+        change_figure(changes, ("reviews", "prose"), "MiniLM adapted to reviews"),
+        "The encoder: gain and forgetting",
+    )
 
 
 def code_sample(base: BaseLM, model: torch.nn.Module, n_tokens: int, seed: int) -> str:
@@ -187,6 +234,19 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     if forgetting > 0:  # the remedy's bar: the share of plain continued training's forgetting replay leaves
         metrics["replay_rise_ratio"] = rows["replay"]["prose_ppl_rise"] / forgetting
     report(before, rows, samples, base, ctx)
+    if cfg.mlm_steps:
+        opts = MlmOptions(
+            cfg.mlm_model,
+            cfg.mlm_head_steps,
+            cfg.mlm_steps,
+            cfg.mlm_batch_size,
+            cfg.mlm_max_length,
+            cfg.mlm_lr,
+            cfg.replay,
+            cfg.mlm_eval_texts,
+        )
+        metrics |= adapt_encoder(opts, *encoder_texts(prose, ctx), ctx.child("encoder"))
+        encoder_section(metrics, ctx)
     return metrics
 
 
@@ -197,7 +257,11 @@ def report(before: dict, rows: dict, samples: dict, base: BaseLM, ctx: RunContex
         body.append([NAMES[variant], *cells, f"{r['prose_ppl_rise']:+.0%}", f"{r['train_seconds']:.0f}"])
     header = ["model", "prose ppl", "code ppl", "code drop", "prose rise", "train s"]
     ctx.section("Perplexity before and after", markdown_table(header, body))
-    ctx.figure("change", change_figure(rows), "New-domain gain and old-domain forgetting")
+    changes = {NAMES[v]: (r["code_ppl_drop"], r["prose_ppl_rise"]) for v, r in rows.items()}
+    figure = change_figure(
+        changes, ("code", "prose"), "Continued pre-training: what is gained, what is forgotten"
+    )
+    ctx.figure("change", figure, "New-domain gain and old-domain forgetting")
     if samples:
         shown = "\n\n".join(f"**{NAMES.get(k, k)}**\n\n```\n{text}\n```" for k, text in samples.items())
         ctx.section("Samples (prompt `def `)", shown)
