@@ -202,7 +202,7 @@ def torchmetrics_gap(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def stereo_part(cfg: Config, ctx: RunContext) -> dict[str, float]:
-    """Block matching and the learned cost volume (a child run, trained on rendered pairs) on the motorcycle."""
+    """Block matching and the cost-volume net (a child run, trained on rendered pairs) on the motorcycle."""
     left, right, truth = motorcycle(cfg.factor)
     if np.nanmax(truth[np.isfinite(truth)]) >= cfg.max_disparity - 1:
         raise DlpError(
