@@ -52,7 +52,8 @@ class Config(FitConfig):
     loss: Literal["ours", "torch"] = "ours"  # our forward algorithm or F.ctc_loss (the same numbers, faster)
     augment: bool = True  # SpecAugment masks on training batches
     val_takes: NonNegativeInt = 2  # takes 5.. of each digit and speaker held out for validation
-    train_strings: NonNegativeInt = 1000  # strings of 2-5 training clips added to the training set
+    train_strings: NonNegativeInt = 1000  # strings of 2 to train_string_max training clips added to training
+    train_string_max: PositiveInt = 7  # the test strings have 3-7 digits
     test_strings: PositiveInt = 200  # strings of 3-7 test clips
     beam: PositiveInt = 8
     lm_order: PositiveInt = 3
@@ -110,17 +111,21 @@ def as_text(digits: list[int]) -> str:
 
 
 def prepare(data: fsdd.SpokenDigits, cfg: Config, seed: int) -> tuple[fsdd.UtteranceBatches, dict]:
-    """Features of the single clips, of training strings (2-5 clips) and of test strings (3-7 clips)."""
+    """Features of the single clips, then of strings: training (2 to train_string_max clips), validation
+    and test (3-7 clips, each of its own split's clips, so no test take reaches training)."""
 
     def feats(waves: list[np.ndarray]) -> list[torch.Tensor]:
         return [fsdd.features(w, data.sample_rate, cfg.n_mels) for w in waves]
 
-    splits, raw = {}, {}
+    splits, raw = {}, {"singles": {}}
     for split, clips in data.splits.items():
         waves, digits = [c.audio for c in clips], [[c.digit] for c in clips]
-        if split != "test":  # strings join clips of the same split, so no test take reaches training
-            extra = cfg.train_strings if split == "train" else max(1, cfg.train_strings // 10)
-            strings = fsdd.digit_strings(clips, extra, seed + len(split), data.sample_rate, lengths=(2, 5))
+        raw["singles"][split] = len(clips)
+        if split != "test":
+            extra, lengths = (
+                (cfg.train_strings, (2, cfg.train_string_max)) if split == "train" else (100, (3, 7))
+            )
+            strings = fsdd.digit_strings(clips, extra, seed + len(split), data.sample_rate, lengths=lengths)
             waves, digits = waves + [w for w, _ in strings], digits + [d for _, d in strings]
         splits[split] = (feats(waves), digits)
     test_strings = fsdd.digit_strings(data.splits["test"], cfg.test_strings, seed, data.sample_rate)
@@ -141,7 +146,7 @@ def log_probs_of(model: ctc.CTCRecognizer, batches: fsdd.UtteranceBatches, split
 
 
 def decode_all(
-    log_probs: list[torch.Tensor], how: str, cfg: Config, lm: ctc.CharNgramLM | None
+    log_probs: list[torch.Tensor], how: str, cfg: Config | None, lm: ctc.CharNgramLM | None
 ) -> list[list[int]]:
     """Digits of each utterance, by greedy decoding or prefix beam search (with the LM when given)."""
     if how == "greedy":
@@ -219,12 +224,21 @@ def posteriors_figure(log_probs: torch.Tensor, feats: torch.Tensor, digits: list
     return fig
 
 
+def validation_scores(model, batches, raw) -> dict[str, float]:
+    """Greedy digit accuracy on the held-out single takes and WER on strings of them: what tuning reads."""
+    n = raw["singles"]["val"]
+    found = decode_all(log_probs_of(model, batches, "val"), "greedy", None, None)
+    refs = batches.splits["val"][1]
+    accuracy = float(np.mean([h == r for h, r in zip(found[:n], refs[:n])]))
+    return {"val_digit_accuracy": accuracy, "val_string_wer": error_rates(refs[n:], found[n:])["wer"]}
+
+
 def report(model, batches, raw, data, cfg: Config, ctx: RunContext) -> dict[str, float]:
     singles = log_probs_of(model, batches, "test")
     clips = data.splits["test"]
     greedy = decode_all(singles, "greedy", cfg, None)
     correct = [h == [c.digit] for h, c in zip(greedy, clips)]
-    metrics = {"digit_accuracy": float(np.mean(correct))}
+    metrics = {"digit_accuracy": float(np.mean(correct))} | validation_scores(model, batches, raw)
     strings_lp = log_probs_of(model, batches, "test_strings")
     refs = batches.splits["test_strings"][1]
     lm = ctc.CharNgramLM(["".join(map(str, d)) for d in batches.splits["train"][1]], SYMBOLS, cfg.lm_order)
