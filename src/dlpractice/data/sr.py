@@ -27,7 +27,6 @@ REAL_SETS = {"train": "BSD68", "set5": "Set5", "set14": "Set14"}
 SR_URL = "https://github.com/majedelhelou/denoising_datasets (CBSD68/, CSet5/, CSet14/)"
 N_REAL_VAL = 4  # BSD68 images held out for validation: Set5 and Set14 stay untouched until the end
 EMBEDDED_TRAIN = (
-    "skimage:rocket.jpg",
     "skimage:hubble_deep_field.jpg",
     "skimage:ihc.png",
     "skimage:motorcycle_left.png",
@@ -39,7 +38,7 @@ EMBEDDED_TRAIN = (
     "skimage:moon.png",
     "matplotlib:grace_hopper.jpg",
 )
-EMBEDDED_VAL = ("skimage:horse.png",)
+EMBEDDED_VAL = ("skimage:rocket.jpg",)
 EMBEDDED_EVAL = ("skimage:astronaut.png", "skimage:coffee.png", "skimage:chelsea.png")
 
 
@@ -163,7 +162,7 @@ def read_sample(spec: str) -> tuple[str, np.ndarray]:
 
 
 def load_embedded(scale: int) -> SRImages:
-    """Package sample images: 11 to train on, 1 to validate, 3 held out to evaluate."""
+    """Package sample images: 10 to train on, 1 to validate, 3 held out to evaluate."""
     images = {
         "train": [read_sample(s) for s in EMBEDDED_TRAIN],
         "val": [read_sample(s) for s in EMBEDDED_VAL],
