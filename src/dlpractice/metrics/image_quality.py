@@ -19,9 +19,7 @@ Y_OFFSET = 16.0
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) RGB -> float64 (H, W) luma in [16, 235]."""
-    # BEGIN EXERCISE v8.1: luma = 16 + RGB in [0, 1] weighted by Y_WEIGHTS (a float image, not rounded)
     return Y_OFFSET + (image.astype(np.float64) / 255) @ Y_WEIGHTS
-    # END EXERCISE
 
 
 def shave(image: np.ndarray, border: int) -> np.ndarray:
@@ -30,7 +28,7 @@ def shave(image: np.ndarray, border: int) -> np.ndarray:
 
 def psnr_y(output: np.ndarray, target: np.ndarray, border: int) -> float:
     """PSNR in dB between two uint8 RGB images, on Y with `border` pixels cut off each side (peak 255)."""
-    # BEGIN EXERCISE v8.2: mean squared error of the shaved Y channels, then 10 log10(255^2 / MSE)
+    # BEGIN EXERCISE v8.1: Y of both (rgb_to_y), `border` pixels shaved off each side, 10 log10(255^2 / MSE)
     a, b = shave(rgb_to_y(output), border), shave(rgb_to_y(target), border)
     mse = np.mean((a - b) ** 2)
     return float(10 * np.log10(255.0**2 / mse))

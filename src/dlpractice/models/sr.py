@@ -24,7 +24,7 @@ from torch import nn
 def pixel_shuffle(x: torch.Tensor, scale: int) -> torch.Tensor:
     """(B, C * s^2, H, W) -> (B, C, H * s, W * s): each group of s^2 channels fills an s x s block."""
     b, c, h, w = x.shape
-    # BEGIN EXERCISE v8.3: channel c * s^2 + i * s + j goes to pixel (h * s + i, w * s + j) of channel c
+    # BEGIN EXERCISE v8.2: channel c * s^2 + i * s + j goes to pixel (h * s + i, w * s + j) of channel c
     x = x.reshape(b, c // scale**2, scale, scale, h, w)  # (B, C, i, j, H, W)
     x = x.permute(0, 1, 4, 2, 5, 3)  # (B, C, H, i, W, j)
     return x.reshape(b, c // scale**2, h * scale, w * scale)
