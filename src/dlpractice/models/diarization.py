@@ -26,7 +26,7 @@ from dlpractice.models.vad import energy_vad, frame_energy_db
 
 FRAME_SECONDS = 0.01
 MIN_SPEECH_SHARE = 1 / 3  # a window with less speech than this is not embedded
-THRESHOLDS = tuple(np.round(np.arange(0.2, 0.95, 0.05), 2))  # agglomerative cosine-distance cuts tried
+THRESHOLDS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))  # agglomerative cosine-distance cuts tried
 PRUNES = (0.1, 0.2, 0.3, 0.5)  # spectral: shares of each affinity row kept
 
 
