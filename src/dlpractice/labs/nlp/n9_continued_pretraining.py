@@ -70,7 +70,7 @@ class Config(BaseConfig):
     # the encoder: masked-LM adaptation to movie reviews (recipes/mlm_domain.py)
     mlm_model: str = DEFAULT_BACKBONE  # "minilm" (packaged), or a BERT-layout directory or Hub id
     mlm_steps: NonNegativeInt = 0  # updates per variant; 0 skips the encoder
-    mlm_head_steps: NonNegativeInt = 100  # fitting the masked-LM head on prose first, encoder frozen
+    mlm_head_steps: PositiveInt = 100  # batches of prose the masked-LM head is fitted on first, encoder frozen
     mlm_batch_size: PositiveInt = 16
     mlm_max_length: PositiveInt = 64  # sub-words
     mlm_lr: PositiveFloat = 5e-5
