@@ -32,6 +32,7 @@ from dlpractice.metrics import depth as dm
 from dlpractice.models.depth import MonoDepth, StereoNet, block_matching
 from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.registry import lab
+from dlpractice.report import markdown_table
 from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri
 from dlpractice.train import FitConfig, fit
 
@@ -238,11 +239,7 @@ def stereo_part(cfg: Config, ctx: RunContext) -> dict[str, float]:
         [name, f"{dm.end_point_error(d, truth):.2f}", f"{dm.bad_pixel_rate(d, truth):.1%}"]
         for name, d in (("block matching", block), ("learned", learned))
     ]
-    ctx.section(
-        "Stereo on the motorcycle pair",
-        "| method | EPE (px) | bad > 2 px |\n|---|---|---|\n"
-        + "\n".join(f"| {' | '.join(r)} |" for r in rows),
-    )
+    ctx.section("Stereo on the motorcycle pair", markdown_table(["method", "EPE (px)", "bad > 2 px"], rows))
     return {
         "learned_bad2": dm.bad_pixel_rate(learned, truth),
         "learned_epe": dm.end_point_error(learned, truth),
