@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dlpractice.config import NonNegativeInt, PositiveFloat, PositiveInt, UnitInterval
+from dlpractice.config import FiniteFloat, NonNegativeInt, PositiveFloat, PositiveInt, UnitInterval
 from dlpractice.data import conversations as cv
 from dlpractice.data import fsdd
 from dlpractice.data import langid_speech as lid
@@ -58,7 +58,7 @@ class Config(FitConfig):
     dev_conversations: PositiveInt = 10  # with other unseen speakers: tuning
     test_conversations: PositiveInt = 30
     overlap_share: UnitInterval = 0.2  # turns that start before the last one ended
-    snr_db: float = 20.0
+    snr_db: FiniteFloat = 20.0  # white noise over the conversations, measured over their speech
     n_mels: PositiveInt = 40
     channels: PositiveInt = 128  # ECAPA (a multiple of 8: Res2 groups)
     embed_dim: PositiveInt = 128
