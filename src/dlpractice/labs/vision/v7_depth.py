@@ -48,6 +48,8 @@ LAB = lab(
     bar=0.15,
 )
 DEPTH_MAP = plt.get_cmap("magma_r")  # near is bright, far is dark
+DISPARITY_MAP = plt.get_cmap("viridis").with_extremes(bad="#9e9e9e")  # grey: no true disparity
+ERROR_MAP = plt.get_cmap("inferno").with_extremes(bad="#9e9e9e")
 
 
 @dataclass
@@ -277,13 +279,13 @@ def disparity_figure(left: np.ndarray, truth: np.ndarray, estimates: dict[str, n
     top = float(truth[known].max())
     axes[0][0].imshow(left.transpose(1, 2, 0))
     axes[0][0].set_title("left image", fontsize=9)
-    axes[0][1].imshow(np.where(known, truth, np.nan), cmap="viridis", vmin=0, vmax=top)
-    axes[0][1].set_title("true disparity (white: unknown)", fontsize=9)
+    axes[0][1].imshow(np.where(known, truth, np.nan), cmap=DISPARITY_MAP, vmin=0, vmax=top)
+    axes[0][1].set_title("true disparity (grey: unknown)", fontsize=9)
     for col, (name, disparity) in enumerate(estimates.items(), start=2):
         error = np.where(known, np.abs(disparity - truth), np.nan)
-        axes[0][col].imshow(disparity, cmap="viridis", vmin=0, vmax=top)
+        axes[0][col].imshow(disparity, cmap=DISPARITY_MAP, vmin=0, vmax=top)
         axes[0][col].set_title(name, fontsize=9)
-        shown = axes[1][col].imshow(error, cmap="inferno", vmin=0, vmax=8)
+        shown = axes[1][col].imshow(error, cmap=ERROR_MAP, vmin=0, vmax=8)
         bad = dm.bad_pixel_rate(disparity, truth)
         axes[1][col].set_title(
             f"|error|: EPE {dm.end_point_error(disparity, truth):.2f}, bad>2 {bad:.1%}", fontsize=8
