@@ -113,12 +113,18 @@ def draw_image(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, side: i
         owner[inside] = k
         kinds.append(kind)
         areas.append(int(inside.sum()))
+    return np.clip(image, 0, 1), visible_rows(owner, kinds, areas)
+
+
+def visible_rows(owner: np.ndarray, kinds: list[int], areas: list[int]) -> np.ndarray:
+    """(K, 5) rows of the shapes still visible enough in the `owner` map (S, S) of shape indices (-1: none):
+    each one's box encloses its visible pixels, in pixel edges."""
     rows = []
     for k, (kind, area) in enumerate(zip(kinds, areas)):
         ys, xs = np.nonzero(owner == k)
         if len(ys) >= 8 and len(ys) >= MIN_VISIBLE * area:
-            rows.append([kind, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])  # pixel edges
-    return np.clip(image, 0, 1), np.array(rows, np.float32).reshape(-1, 5)
+            rows.append([kind, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    return np.array(rows, np.float32).reshape(-1, 5)
 
 
 def generate_shapes(n: int, seed: int, side: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -145,7 +145,8 @@ class SetDetector(nn.Module):
     @torch.no_grad()
     def match(self, logits: torch.Tensor, boxes: torch.Tensor, targets: torch.Tensor):
         """Per image, the Hungarian assignment of queries to true objects minimising DETR's cost:
-        -P(true class) + 5 L1 (boxes in units of the side) - 2 GIoU. -> (image, query, object row) (K,)."""
+        -P(true class) + 5 L1 (boxes in units of the side) - 2 GIoU. -> (image, query, object row) (K,).
+        Object rows index the targets as given: real rows first, padding after (data/detection.py)."""
         found = []
         probs = logits.softmax(-1)
         for b, rows in enumerate(targets):
@@ -195,7 +196,7 @@ def export_onnx(detector: nn.Module, path: Path, side: int) -> Path:
     detector.eval()
     example = torch.rand(2, 3, side, side)
     torch.onnx.export(
-        Predicting(detector),
+        Predicting(detector).eval(),
         (example,),
         str(path),
         input_names=["images"],
