@@ -10,7 +10,7 @@ frames a step from the last frame it produced, attending over the phonemes with 
 forward). A guided-attention loss (Tachibana et al., 2017) rewards near-diagonal alignments early.
 Both: `mel, loss = model(ids, durations, mel)` for fit(); a shared conv postnet refines the frames.
 Griffin-Lim (fast, with momentum; Perraudin et al., 2013) finds a phase for a magnitude spectrogram with
-torch.stft/istft; the mel filterbank is undone by its pseudo-inverse. It matches `librosa.griffinlim`.
+torch.stft/istft (it matches `librosa.griffinlim`); non-negative least squares undo the mel filterbank.
 Simplified: small models, no energy/pitch predictors (FastSpeech 2), no neural vocoder.
 """
 
@@ -68,7 +68,8 @@ class FFTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, T, D), mask (B, T) True on real positions."""
-        x = self.norm1(x + self.drop(self.attention(x, mask=mask[:, None, None, :])))
+        keep = mask[..., None]  # padding is zeroed before each convolution, which would see it otherwise
+        x = self.norm1(x + self.drop(self.attention(x, mask=mask[:, None, None, :]))) * keep
         x = self.norm2(x + self.drop(self.conv(x.transpose(1, 2)).transpose(1, 2)))
         return x * mask[..., None]
 
@@ -98,12 +99,14 @@ class Postnet(nn.Module):
         self.convs = nn.ModuleList([nn.Conv1d(a, b, 5, padding=2) for a, b in zip(sizes, sizes[1:])])
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = mel.transpose(1, 2)  # (B, M, T)
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """mel (B, T, M), mask (B, T) True on real frames: padding stays zero between the layers."""
+        keep = mask[:, None, :].to(mel.dtype)
+        x = mel.transpose(1, 2) * keep  # (B, M, T)
         for i, conv in enumerate(self.convs):
             x = conv(x)
-            x = self.drop(torch.tanh(x)) if i < len(self.convs) - 1 else x
-        return mel + x.transpose(1, 2)
+            x = self.drop(torch.tanh(x)) * keep if i < len(self.convs) - 1 else x
+        return (mel + x.transpose(1, 2)) * keep.transpose(1, 2)
 
 
 class FastSpeech(nn.Module):
@@ -129,7 +132,7 @@ class FastSpeech(nn.Module):
     def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, N) -> phoneme vectors (B, N, D) and predicted log(1 + frames) (B, N)."""
         mask = ids != 0
-        x = self.embed(ids) + self.positions[: ids.shape[1]]
+        x = (self.embed(ids) + self.positions[: ids.shape[1]]) * mask[..., None]
         for block in self.encoder:
             x = block(x, mask)
         return x, self.durations(x, mask)
@@ -141,8 +144,8 @@ class FastSpeech(nn.Module):
         y = frames + self.positions[: frames.shape[1]] * mask[..., None]
         for block in self.decoder:
             y = block(y, mask)
-        coarse = self.to_mel(y)
-        return coarse, self.postnet(coarse) * mask[..., None]
+        coarse = self.to_mel(y) * mask[..., None]
+        return coarse, self.postnet(coarse, mask)
 
     def forward(
         self, ids: torch.Tensor, durations: torch.Tensor, mel: torch.Tensor | None = None
@@ -301,9 +304,9 @@ class Tacotron(nn.Module):
             stops.append(stop)
             alignments.append(weights)
         coarse = torch.cat(frames, 1)[:, :t]  # (B, T, M)
-        fine = self.postnet(coarse)
-        self.alignments = torch.stack(alignments, 1).detach()  # (B, steps, N): for the figure
         frame_mask = length_mask(lengths, t)
+        fine = self.postnet(coarse, frame_mask)
+        self.alignments = torch.stack(alignments, 1).detach()  # (B, steps, N): for the figure
         out_steps = torch.div(lengths + self.r - 1, self.r, rounding_mode="floor")
         stop_target = (
             torch.arange(steps, device=mel.device)[None] >= out_steps[:, None] - 1
@@ -332,15 +335,22 @@ class Tacotron(nn.Module):
             if stop.item() > 0:
                 break
         coarse = torch.cat(frames)[None]
-        return self.postnet(coarse)[0], torch.stack(alignments)
+        return self.postnet(coarse, torch.ones(coarse.shape[:2], dtype=torch.bool))[0], torch.stack(
+            alignments
+        )
 
 
-def mel_to_magnitude(mel_db: torch.Tensor, sr: int, n_fft: int) -> torch.Tensor:
-    """(n_mels, T) log-mel power in dB -> (n_fft // 2 + 1, T) STFT magnitude, by the filterbank's
-    pseudo-inverse (negative power clipped to 0)."""
+def mel_to_magnitude(mel_db: torch.Tensor, sr: int, n_fft: int, iters: int = 50) -> torch.Tensor:
+    """(n_mels, T) log-mel power in dB -> (n_fft // 2 + 1, T) STFT magnitude whose mel power is closest
+    (least squares, non-negative): the filterbank's pseudo-inverse with negatives clipped, then projected
+    gradient steps (what librosa.feature.inverse.mel_to_stft solves, by another method)."""
     filters = mel_filterbank(sr, n_fft, mel_db.shape[0]).to(mel_db.dtype)  # (n_mels, F)
-    power = torch.linalg.pinv(filters) @ (10.0 ** (mel_db / 10.0))  # (F, T)
-    return power.clamp_min(0).sqrt()
+    target = 10.0 ** (mel_db / 10.0)  # (n_mels, T) power
+    power = (torch.linalg.pinv(filters) @ target).clamp_min(0)  # (F, T)
+    step = 1.0 / torch.linalg.matrix_norm(filters, 2) ** 2  # 1 / the gradient's Lipschitz constant
+    for _ in range(iters):
+        power = (power - step * filters.T @ (filters @ power - target)).clamp_min(0)
+    return power.sqrt()
 
 
 def griffin_lim(

@@ -65,7 +65,8 @@ class Config(FitConfig):  # steps, batch_size, lr...: FastSpeech's; the other mo
     max_decoder_steps: PositiveInt = 200
     griffin_lim_iters: PositiveInt = 32
     recogniser_steps: PositiveInt = 600
-    recogniser_takes: PositiveInt = 20  # s4's embedded data: takes per digit and voice
+    recogniser_voices: PositiveInt = 6  # s4's embedded data: eSpeak variants (at most 8)
+    recogniser_takes: PositiveInt = 20  # takes per digit and voice: 0-4 are s4's test takes, unused here
     recogniser_width: PositiveInt = 64  # conv channels and GRU units per direction
     whisper_strings: NonNegativeInt = 40  # test strings Whisper transcribes per system; 0 skips it
     wavs: NonNegativeInt = 2  # test strings whose audio is saved for listening, per system
@@ -86,6 +87,7 @@ PRESETS = {
         "max_decoder_steps": 20,
         "griffin_lim_iters": 4,
         "recogniser_steps": 4,
+        "recogniser_voices": 2,
         "recogniser_takes": 7,
         "recogniser_width": 16,
         "whisper_strings": 1,
@@ -118,8 +120,8 @@ def digits_text(digits: list[int]) -> str:
 
 
 def recogniser_batches(cfg: Config, seed: int) -> fsdd.UtteranceBatches:
-    """s4's embedded data: eSpeak digit words by 6 voices, singly and in strings of 2-5 with pauses."""
-    spoken = fsdd.load_embedded(takes=cfg.recogniser_takes, val_takes=1, seed=seed)
+    """s4's embedded data: eSpeak digit words by several voices, singly and in strings of 2-5 with pauses."""
+    spoken = fsdd.load_embedded(cfg.recogniser_voices, cfg.recogniser_takes, val_takes=1, seed=seed)
     splits = {}
     for split in ("train", "val"):
         clips = spoken.splits[split]
