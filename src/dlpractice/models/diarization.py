@@ -33,7 +33,7 @@ PRUNES = (0.1, 0.2, 0.3, 0.5)  # spectral: shares of each affinity row kept
 @dataclass(frozen=True)
 class DiarizationSettings:
     window: int = 150  # frames (1.5 s)
-    hop: int = 75  # frames
+    hop: int = 50  # frames
     vad_margin_db: float = 10.0  # speech: this far above the recording's noise floor
     clustering: str = "spectral"  # or "agglomerative"
     threshold: float = 0.5  # agglomerative: cosine distance at which clusters stop merging

@@ -5,7 +5,7 @@ x-vector TDNN (models/tdnn.py, statistics pooling) and ECAPA-TDNN (models/ecapa.
 attentive statistics pooling, an additive-margin softmax). Speakers are eSpeak NG voices x variants x
 pitch x rate (data/conversations.py). On speakers never heard in training they are scored as verifiers
 (every pair of test utterances a trial, cosine scores: EER and minDCF) and as the heart of a diariser
-(models/diarization.py): energy VAD, 1.5 s windows every 0.75 s, embeddings, then agglomerative or
+(models/diarization.py): energy VAD, 1.5 s windows every 0.5 s, embeddings, then agglomerative or
 spectral clustering with the number of speakers estimated, not given. Test: synthetic 2-4 speaker
 conversations with pauses and overlaps, scored by DER with a 0.25 s collar (metrics/diarization.py,
 checked against pyannote.metrics). The VAD margin, the agglomerative threshold and the spectral
@@ -66,7 +66,7 @@ class Config(FitConfig):
     xvector_channels: PositiveInt = 128
     crop_frames: PositiveInt = 150  # training crops: 1.5 s, as long as a diarisation window
     window_frames: PositiveInt = 150
-    hop_frames: PositiveInt = 75
+    hop_frames: PositiveInt = 50  # a turn change is placed to within +-0.25 s
     max_speakers: PositiveInt = 6
     fsdd_steps: PositiveInt = 300
     embedded_takes: PositiveInt = 20  # --data embedded: eSpeak digit takes per speaker and digit
