@@ -80,7 +80,8 @@ def test_perfect_detections_score_one_and_classes_without_truth_are_left_out() -
     truths = [det.Detections(np.array([[1.0, 1, 9, 9], [20, 20, 30, 28]]), np.array([0, 1]))]
     preds = [det.Detections(truths[0].boxes.copy(), np.array([0, 1]), np.array([0.9, 0.8]))]
     assert det.mean_average_precision(preds, truths, 5) == pytest.approx(1.0)
-    assert det.image_ap50(preds[0], truths[0], 5) == pytest.approx(1.0)
+    assert det.per_image_ap50(preds, truths, 5).tolist() == pytest.approx([1.0])
+    assert np.isnan(det.class_ap(preds, truths, 4))
 
 
 def test_average_precision_reads_the_envelope_at_101_recall_levels() -> None:

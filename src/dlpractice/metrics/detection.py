@@ -176,9 +176,15 @@ def mean_average_precision(
     return float(np.mean(aps)) if aps and aps[0] else float("nan")
 
 
-def image_ap50(pred: Detections, truth: Detections, n_classes: int) -> float:
-    """mAP@0.5 of one image on its own: how well each image was detected (NaN if it has no true box)."""
-    return mean_average_precision([pred], [truth], n_classes, 0.5)
+def class_ap(preds: list[Detections], truths: list[Detections], label: int, threshold: float = 0.5) -> float:
+    """AP of one class over all images at one IoU threshold (NaN when the class has no true box)."""
+    curve = class_curve(preds, truths, label, threshold)
+    return float("nan") if curve is None else average_precision(*curve)
+
+
+def per_image_ap50(preds: list[Detections], truths: list[Detections], n_classes: int) -> np.ndarray:
+    """(N,) mAP@0.5 of each image on its own: how well each was detected (NaN if it has no true box)."""
+    return np.array([mean_average_precision([p], [t], n_classes, 0.5) for p, t in zip(preds, truths)])
 
 
 def pycocotools_map(preds: list[Detections], truths: list[Detections], n_classes: int) -> tuple[float, float]:

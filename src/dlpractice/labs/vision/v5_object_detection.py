@@ -83,11 +83,11 @@ PRESETS = {
         "n_shown": 3,
         "onnx": False,  # the export alone takes longer than the rest; tests/models checks it
     },
-    "quick": {"n_train": 800, "steps": 200, "detr_steps": 200, "batch_size": 16, "lr": 2e-3, "detr_lr": 5e-4},
+    "quick": {"n_train": 800, "steps": 150, "detr_steps": 150, "batch_size": 16, "lr": 2e-3, "detr_lr": 5e-4},
     "full": {
         "n_train": 3000,
-        "steps": 600,
-        "detr_steps": 600,
+        "steps": 500,
+        "detr_steps": 500,
         "batch_size": 32,
         "lr": 2e-3,
         "detr_lr": 5e-4,
@@ -188,19 +188,14 @@ def report(data: DetectionSplits, trained: dict, best: str, cfg: Config, ctx: Ru
     """Per-class AP table, PR curves, detections drawn, the worst images (failures.json); worst image's AP."""
     rows = []
     for c, name in enumerate(data.classes):
-        aps = [class_ap(trained[d], c) for d in DETECTORS]
+        aps = [det.class_ap(trained[d]["found"], trained[d]["truths"], c) for d in DETECTORS]
         rows.append([name, *(f"{ap:.3f}" for ap in aps)])
     ctx.section("Test AP@0.5 per class", markdown_table(["class", *DETECTORS], rows))
     ctx.figure("pr", pr_figure(trained, data.classes), "Precision-recall curves at IoU 0.5 (test)")
     images = data.x["test"]
     shown = np.arange(min(cfg.n_shown, len(images)))
     ctx.figure("detections", detections_figure(images, trained, shown, data.classes), "Test detections")
-    per_image = np.array(
-        [
-            det.image_ap50(p, t, len(data.classes))
-            for p, t in zip(trained[best]["found"], trained[best]["truths"])
-        ]
-    )
+    per_image = det.per_image_ap50(trained[best]["found"], trained[best]["truths"], len(data.classes))
     scored = np.flatnonzero(~np.isnan(per_image))
     worst = scored[np.argsort(per_image[scored], kind="stable")]
     ctx.figure(
@@ -208,16 +203,11 @@ def report(data: DetectionSplits, trained: dict, best: str, cfg: Config, ctx: Ru
         detections_figure(images, trained, worst[: cfg.n_shown], data.classes),
         f"The test images {best} detected worst",
     )
-    ctx.save_json(FAILURES, failure_records(images, per_image, worst, trained[best]["found"], data.classes))
+    ctx.save_json(FAILURES, failure_records(images, per_image, worst, trained[best]["found"]))
     return {"worst_image_ap50": float(per_image[worst[0]]) if len(worst) else float("nan")}
 
 
-def class_ap(one: dict, label: int, threshold: float = 0.5) -> float:
-    curve = det.class_curve(one["found"], one["truths"], label, threshold)
-    return float("nan") if curve is None else det.average_precision(*curve)
-
-
-def failure_records(images, per_image, worst, found, classes, k: int = 100) -> list[dict[str, Any]]:
+def failure_records(images, per_image, worst, found, k: int = 100) -> list[dict[str, Any]]:
     """The k test images with the lowest AP@0.5, worst first; the AP stands where a confidence would."""
     return [
         {
