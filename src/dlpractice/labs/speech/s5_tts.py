@@ -58,13 +58,13 @@ class Config(FitConfig):  # steps, batch_size, lr...: FastSpeech's; the other mo
     heads: PositiveInt = 2
     layers: PositiveInt = 2
     dropout: Probability = 0.1
-    tacotron_steps: PositiveInt = 800
+    tacotron_steps: PositiveInt = 1000
     reduction: PositiveInt = 4  # Tacotron's frames per decoder step
     rnn: PositiveInt = 192
-    guided_weight: PositiveFloat = 1.0
+    guided_weight: PositiveFloat = 10.0  # the diagonal prior's weight: 1 left Tacotron unaligned at 300 steps
     max_decoder_steps: PositiveInt = 200
     griffin_lim_iters: PositiveInt = 32
-    recogniser_steps: PositiveInt = 600
+    recogniser_steps: PositiveInt = 800
     recogniser_voices: PositiveInt = 6  # s4's embedded data: eSpeak variants (at most 8)
     recogniser_takes: PositiveInt = 20  # takes per digit and voice: 0-4 are s4's test takes, unused here
     recogniser_width: PositiveInt = 64  # conv channels and GRU units per direction
@@ -106,7 +106,7 @@ PRESETS = {
         "whisper_strings": 10,
     },
     "full": {
-        "steps": 1500,
+        "steps": 600,
         "batch_size": 16,
         "lr": 2e-3,
         "eval_every": 250,
