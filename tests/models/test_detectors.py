@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import generalized_box_iou
 
 from dlpractice.data.detection import generate_shapes
-from dlpractice.models.detectors import GridDetector, SetDetector, export_onnx
+from dlpractice.models.detectors import GridDetector, SetDetector, export_onnx, sine_positions
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,6 @@ def test_hungarian_matching_finds_the_cheapest_assignment(batch) -> None:
     image, query, obj = model.match(logits, boxes, three)
     assert sorted(obj.tolist()) == list(range(len(rows))) and (image == 0).all()
     probs = logits[0].softmax(-1)
-    from torchvision.ops import generalized_box_iou
 
     cost = (
         -probs[:, rows[:, 0].long()]
@@ -99,3 +99,11 @@ def test_grid_detector_exported_to_onnx_gives_the_same_outputs_in_onnxruntime(ba
         ref_boxes, ref_scores = model.predict(x[:5])
     assert np.abs(boxes - ref_boxes.numpy()).max() < 1e-3
     assert np.abs(scores - ref_scores.numpy()).max() < 1e-5
+
+
+def test_sine_positions_give_every_grid_token_its_own_code() -> None:
+    codes = sine_positions(8, 32)
+    assert codes.shape == (64, 32) and codes.abs().max() <= 1
+    assert len({tuple(row.round(decimals=4).tolist()) for row in codes}) == 64
+    # the first half encodes the row, the second the column: tokens of one row share the first half
+    assert torch.equal(codes[0, :16], codes[7, :16]) and not torch.equal(codes[0, 16:], codes[7, 16:])

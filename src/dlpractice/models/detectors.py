@@ -11,10 +11,10 @@ every candidate's box (B, K, 4) in pixels and per-class scores (B, K, C); keepin
   (the last object drawn wins a cell shared by two). Loss: objectness BCE over all cells, class
   cross-entropy and the GIoU loss at responsible cells, each summed and divided by the objects.
 - SetDetector (after DETR, Carion et al., 2020): the same kind of backbone to S/8, a transformer encoder
-  over the (S/8)^2 feature tokens and a decoder with `queries` learned object queries, each predicting a
-  class (or "no object") and a normalised (cx, cy, w, h) box. Training matches queries to true objects
-  one to one with the Hungarian algorithm (scipy's linear_sum_assignment) on DETR's cost (class
-  probability, L1 and GIoU), so no NMS is needed: duplicates are trained away.
+  over the (S/8)^2 feature tokens (with fixed 2-D sine positions) and a decoder with `queries` learned
+  object queries, each predicting a class (or "no object") and a normalised (cx, cy, w, h) box. Training
+  matches queries to true objects one to one with the Hungarian algorithm (scipy's linear_sum_assignment)
+  on DETR's cost (class probability, L1 and GIoU), so no NMS is needed: duplicates are trained away.
 Simplified: no pretrained backbone, no FPN, one box per grid cell, no auxiliary decoder losses, no
 multi-scale training; GIoU is torchvision's here (models sit beside metrics/, whose hand-written GIoU the
 tests check against it).
@@ -106,6 +106,19 @@ def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - size / 2, centre + size / 2], dim=-1)
 
 
+def sine_positions(g: int, d_model: int) -> torch.Tensor:
+    """(g * g, D) 2-D sine encoding of a g x g grid, as DETR's: half the channels encode the row, half the
+    column, each as sines and cosines of geometrically spaced frequencies. Unlike learned positions starting
+    near 0, it tells the encoder where each token is from the first step."""
+    quarter = d_model // 4
+    frequencies = 1.0 / (100.0 ** (torch.arange(quarter) / quarter))  # (D/4,)
+    coords = torch.arange(g, dtype=torch.float32)[:, None] * frequencies  # (g, D/4)
+    axis = torch.cat([coords.sin(), coords.cos()], dim=1)  # (g, D/2)
+    rows = axis[:, None, :].expand(g, g, -1)
+    cols = axis[None, :, :].expand(g, g, -1)
+    return torch.cat([rows, cols], dim=-1).reshape(g * g, -1)
+
+
 class SetDetector(nn.Module):
     def __init__(
         self,
@@ -122,7 +135,7 @@ class SetDetector(nn.Module):
         self.n_classes, self.side = n_classes, side
         self.features, channels = backbone(width, downsamplings=3)
         self.project = nn.Conv2d(channels, d_model, 1)
-        self.positions = nn.Parameter(torch.randn((side // 8) ** 2, d_model) * 0.02)  # learned, one a token
+        self.register_buffer("positions", sine_positions(side // 8, d_model))  # (T, D), fixed
         self.queries = nn.Parameter(torch.randn(queries, d_model) * 0.02)
         self.transformer = nn.Transformer(
             d_model, heads, layers, layers, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True

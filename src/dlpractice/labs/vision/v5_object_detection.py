@@ -54,7 +54,7 @@ class Config(FitConfig):
     real_limit: NonNegativeInt = 0  # penn-fudan, voc: use this many images (0: all)
     side: PositiveInt = 64  # images are side x side; a multiple of 8
     width: PositiveInt = 16  # channels of each backbone's first stage
-    d_model: PositiveInt = 64  # DETR: transformer width
+    d_model: PositiveInt = 64  # DETR: transformer width, a multiple of 4 (the sine positions)
     layers: PositiveInt = 2  # DETR: encoder and decoder layers (each)
     queries: PositiveInt = 12  # DETR: object queries, the most objects it can find in one image
     detr_steps: PositiveInt = 1000  # DETR's own steps and learning rate (the grid uses steps and lr)
