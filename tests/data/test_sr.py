@@ -1,4 +1,4 @@
-"""Super-resolution data: MATLAB-style bicubic against PIL's, the real loader on tiny PNGs, aligned patches."""
+"""Super-resolution data: MATLAB-style bicubic against PIL's, the real loader on tiny PNGs, aligned patches"""
 
 from __future__ import annotations
 
