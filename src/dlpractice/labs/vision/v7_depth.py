@@ -118,6 +118,8 @@ PRESETS = {
         "eval_every": 100,
         "log_every": 20,
         "restore_best": True,
+        "stereo_train": 1500,
+        "stereo_steps": 1500,
     },
 }
 
