@@ -65,3 +65,19 @@ def test_served_model_upscales_any_picture_four_times(smoke) -> None:
     assert [decode(a["image"]).size for a in answers] == [(120, 80), (28, 36)]
     assert all(a["values"] == {"scale": 4} for a in answers)
     assert v8.SERVING.input == "image" and v8.SERVING.output == "image" and v8.SERVING.max_side == 256
+
+
+@pytest.mark.slow
+def test_the_web_endpoint_answers_with_the_upscaled_png_and_refuses_big_pictures(smoke) -> None:
+    from fastapi.testclient import TestClient
+
+    from dlpractice.serve.app import build_app, served_from
+    from dlpractice.serving import png_data_uri
+
+    client = TestClient(build_app(served_from(smoke.run_dir), ui=False))
+    picture = np.random.default_rng(1).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    answer = client.post("/predict", json={"image": png_data_uri(picture)})
+    assert answer.status_code == 200, answer.text
+    assert decode(answer.json()["image"]).size == (48, 40) and answer.json()["values"] == {"scale": 4}
+    wide = np.zeros((8, 300, 3), np.uint8)  # wider than SERVING.max_side
+    assert client.post("/predict", json={"image": png_data_uri(wide)}).status_code == 422
