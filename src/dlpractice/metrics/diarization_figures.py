@@ -38,10 +38,13 @@ def verification_figure(scores: np.ndarray, same: np.ndarray, title: str) -> plt
 
     _, p_miss, p_fa = error_rates(scores, same)
     fig, (det, hist) = plt.subplots(1, 2, figsize=(10, 4))
-    det.plot(norm.ppf(np.clip(p_fa, 1e-4, 1 - 1e-4)), norm.ppf(np.clip(p_miss, 1e-4, 1 - 1e-4)))
+    low = 0.5 / max(int(same.sum()), int((~same).sum()))  # below one error in the larger class
+    det.plot(norm.ppf(np.clip(p_fa, low, 1 - low)), norm.ppf(np.clip(p_miss, low, 1 - low)))
     labels = [f"{t:.1%}" for t in DET_TICKS]
-    det.set(xticks=norm.ppf(DET_TICKS), xticklabels=labels, xlabel="false-accept rate")
-    det.set(yticks=norm.ppf(DET_TICKS), yticklabels=labels, ylabel="miss rate", title=f"DET curve ({title})")
+    limits = norm.ppf([min(low, DET_TICKS[0] / 2), 0.6])
+    det.set(xticks=norm.ppf(DET_TICKS), xticklabels=labels, xlabel="false-accept rate", xlim=limits)
+    det.set(yticks=norm.ppf(DET_TICKS), yticklabels=labels, ylabel="miss rate", ylim=limits)
+    det.set(title=f"DET curve ({title}; an axis' lowest value = no error)")
     hist.hist(scores[~same], bins=50, alpha=0.6, density=True, label="different speakers")
     hist.hist(scores[same], bins=50, alpha=0.6, density=True, label="same speaker")
     hist.set(xlabel="cosine score", title="Trial scores")
