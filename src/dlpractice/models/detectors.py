@@ -12,7 +12,8 @@ every candidate's box (B, K, 4) in pixels and per-class scores (B, K, C); keepin
   cross-entropy and the GIoU loss at responsible cells, each summed and divided by the objects.
 - SetDetector (after DETR, Carion et al., 2020): the same kind of backbone to S/8, a transformer encoder
   over the (S/8)^2 feature tokens (with fixed 2-D sine positions) and a decoder with `queries` learned
-  object queries, each predicting a class (or "no object") and a normalised (cx, cy, w, h) box. Training
+  object queries, each predicting a class (or "no object") and a normalised (cx, cy, w, h) box, its centre
+  as a shift from the query's learned reference point (as Anchor DETR, Wang et al., 2022). Training
   matches queries to true objects one to one with the Hungarian algorithm (scipy's linear_sum_assignment)
   on DETR's cost (class probability, L1 and GIoU), so no NMS is needed: duplicates are trained away.
 Simplified: no pretrained backbone, no FPN, one box per grid cell, no auxiliary decoder losses, no
@@ -22,6 +23,7 @@ tests check against it).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -106,17 +108,32 @@ def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - size / 2, centre + size / 2], dim=-1)
 
 
-def sine_positions(g: int, d_model: int) -> torch.Tensor:
-    """(g * g, D) 2-D sine encoding of a g x g grid, as DETR's: half the channels encode the row, half the
-    column, each as sines and cosines of geometrically spaced frequencies. Unlike learned positions starting
-    near 0, it tells the encoder where each token is from the first step."""
+def sine_code(rows: torch.Tensor, cols: torch.Tensor, d_model: int) -> torch.Tensor:
+    """(N,) row and column coordinates (in grid cells, any real value) -> (N, D) 2-D sine encoding, as
+    DETR's: half the channels encode the row, half the column, each as sines and cosines of geometrically
+    spaced frequencies."""
     quarter = d_model // 4
-    frequencies = 1.0 / (100.0 ** (torch.arange(quarter) / quarter))  # (D/4,)
-    coords = torch.arange(g, dtype=torch.float32)[:, None] * frequencies  # (g, D/4)
-    axis = torch.cat([coords.sin(), coords.cos()], dim=1)  # (g, D/2)
-    rows = axis[:, None, :].expand(g, g, -1)
-    cols = axis[None, :, :].expand(g, g, -1)
-    return torch.cat([rows, cols], dim=-1).reshape(g * g, -1)
+    frequencies = 1.0 / (100.0 ** (torch.arange(quarter, device=rows.device) / quarter))  # (D/4,)
+
+    def axis(coord: torch.Tensor) -> torch.Tensor:
+        angles = coord[:, None] * frequencies  # (N, D/4)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    return torch.cat([axis(rows), axis(cols)], dim=1)
+
+
+def sine_positions(g: int, d_model: int) -> torch.Tensor:
+    """(g * g, D) codes of a g x g grid's cells, row by row. Unlike learned positions starting near 0, they
+    tell the encoder where each token is from the first step."""
+    rows, cols = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
+    return sine_code(rows.reshape(-1).float(), cols.reshape(-1).float(), d_model)
+
+
+def spread_points(n: int) -> torch.Tensor:
+    """(n, 2) (x, y) points in (0, 1) spread over a near-square grid: where the queries start looking."""
+    side = math.ceil(math.sqrt(n))
+    index = torch.arange(n)
+    return torch.stack([(index % side + 0.5) / side, (index // side + 0.5) / side], dim=1)
 
 
 class SetDetector(nn.Module):
@@ -136,7 +153,11 @@ class SetDetector(nn.Module):
         self.features, channels = backbone(width, downsamplings=3)
         self.project = nn.Conv2d(channels, d_model, 1)
         self.register_buffer("positions", sine_positions(side // 8, d_model))  # (T, D), fixed
-        self.queries = nn.Parameter(torch.randn(queries, d_model) * 0.02)
+        self.queries = nn.Parameter(torch.randn(queries, d_model))
+        # each query's reference point, learned: its box centre is predicted as a shift from it and its
+        # position code is added to it, so queries split the image between them from the start (as in
+        # Anchor DETR, Wang et al., 2022) instead of all starting at the same place
+        self.reference = nn.Parameter(torch.logit(spread_points(queries)))  # (Q, 2) as (x, y) logits
         self.transformer = nn.Transformer(
             d_model, heads, layers, layers, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True
         )
@@ -148,10 +169,16 @@ class SetDetector(nn.Module):
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
         tokens = self.project(self.features(x)).flatten(2).transpose(1, 2)  # (B, T, D), T = (S/8)^2
-        queries = self.queries.expand(len(x), -1, -1)  # (B, Q, D)
+        reference = torch.sigmoid(self.reference)  # (Q, 2) in (0, 1)
+        g = self.side // 8
+        where = sine_code(reference[:, 1] * g - 0.5, reference[:, 0] * g - 0.5, self.queries.shape[1])
+        queries = (self.queries + where).expand(len(x), -1, -1)  # (B, Q, D)
         decoded = self.transformer(tokens + self.positions, queries)  # (B, Q, D)
         logits = self.classify(decoded)  # (B, Q, C + 1)
-        boxes = cxcywh_to_xyxy(torch.sigmoid(self.box(decoded))) * self.side  # (B, Q, 4) pixels
+        shift = self.box(decoded)  # (B, Q, 4)
+        centre = torch.sigmoid(shift[..., :2] + self.reference)  # a shift from the reference, in logits
+        size = torch.sigmoid(shift[..., 2:] - 2)  # starting near an eighth of the side, as the objects
+        boxes = cxcywh_to_xyxy(torch.cat([centre, size], dim=-1)) * self.side  # (B, Q, 4) pixels
         out = (logits, boxes)
         return out, None if targets is None else self.loss(logits, boxes, targets)
 

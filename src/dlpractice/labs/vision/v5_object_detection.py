@@ -86,8 +86,8 @@ PRESETS = {
     "quick": {"n_train": 800, "steps": 150, "detr_steps": 150, "batch_size": 16, "lr": 2e-3, "detr_lr": 5e-4},
     "full": {
         "n_train": 3000,
-        "steps": 500,
-        "detr_steps": 500,
+        "steps": 800,
+        "detr_steps": 800,
         "batch_size": 32,
         "lr": 2e-3,
         "detr_lr": 5e-4,
