@@ -84,7 +84,7 @@ PRESETS = {
         "log_every": 10,
     },
     "full": {
-        "steps": 3600,
+        "steps": 1800,
         "batch_size": 16,
         "lr": 2e-3,
         "warmup_steps": 50,
