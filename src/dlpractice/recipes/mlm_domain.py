@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 MLM_VARIANTS = ("adapted", "adapted_replay")
 TEXT_CHARS = 300  # the old domain is cut into pieces about as long as a long review
-HEAD_LR, HEAD_BATCH = 2e-3, 1024  # the fresh head: a larger step than the pretrained encoder's, on positions
+HEAD_LR, HEAD_BATCH = 3e-3, 256  # the fresh head: a larger step than the encoder's; positions a step
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class Config(BaseConfig):
     # the encoder: masked-LM adaptation to movie reviews (recipes/mlm_domain.py)
     mlm_model: str = DEFAULT_BACKBONE  # "minilm" (packaged), or a BERT-layout directory or Hub id
     mlm_steps: NonNegativeInt = 0  # updates per variant; 0 skips the encoder
-    mlm_head_steps: PositiveInt = 100  # batches of prose the masked-LM head is fitted on first, encoder frozen
+    mlm_head_steps: PositiveInt = 100  # prose batches the masked-LM head is first fitted on, encoder frozen
     mlm_batch_size: PositiveInt = 16
     mlm_max_length: PositiveInt = 64  # sub-words
     mlm_lr: PositiveFloat = 5e-5
@@ -107,8 +107,8 @@ PRESETS = {
         "log_every": 20,
         "cpt_steps": 150,
         "cpt_lr": 1e-3,
-        "mlm_steps": 60,
-        "mlm_head_steps": 40,
+        "mlm_steps": 40,
+        "mlm_head_steps": 60,
         "mlm_eval_texts": 128,
     },
     "full": {  # about 2.4 M tokens of training in all
@@ -124,8 +124,8 @@ PRESETS = {
         "cpt_steps": 200,
         "cpt_lr": 1e-3,
         "cpt_warmup": 20,
-        "mlm_steps": 300,
-        "mlm_head_steps": 150,
+        "mlm_steps": 200,
+        "mlm_head_steps": 300,
     },
 }
 
