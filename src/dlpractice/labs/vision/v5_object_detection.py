@@ -87,7 +87,7 @@ PRESETS = {
     "full": {
         "n_train": 3000,
         "steps": 800,
-        "detr_steps": 800,
+        "detr_steps": 500,
         "batch_size": 32,
         "lr": 2e-3,
         "detr_lr": 5e-4,
