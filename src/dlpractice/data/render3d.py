@@ -7,7 +7,7 @@ camera of a rectified pair is the same camera moved `baseline` along x, so a lef
 `f * baseline / Z` pixels further left in the right image: that is its true disparity (occluded pixels
 included). Textures are solid (a function of the 3D point), so both views see the same surface pattern; some
 objects are almost plain, as real walls are. Each view gets its own exposure and sensor noise. Everything is
-vectorised over scenes and pixels (thousands of small scenes render in seconds) and seeded.
+vectorised over scenes and pixels (1,500 stereo pairs of 64 x 128 took 28 s on one busy core) and seeded.
 Simplified: no shadows, reflections or anti-aliasing; boxes turn about the vertical axis only.
 """
 
