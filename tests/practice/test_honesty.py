@@ -508,6 +508,52 @@ MUTATIONS = {
         mean_confidence = np.bincount(bins, weights=confidence, minlength=n_bins) / np.maximum(counts, 1)
         accuracy = np.bincount(bins, weights=correct, minlength=n_bins) / np.maximum(counts, 1)
     """,
+    "v8.1": """
+    a, b = shave(output.astype(np.float64), border), shave(target.astype(np.float64), border)
+    mse = np.mean((a - b) ** 2)  # over the three RGB channels, not luma
+    return float(10 * np.log10(255.0**2 / mse))
+    """,
+    "v8.2": """
+    x = x.reshape(b, c // scale**2, scale, scale, h, w)  # (B, C, i, j, H, W)
+    x = x.permute(0, 1, 4, 3, 5, 2)  # i and j swapped: each block is transposed
+    return x.reshape(b, c // scale**2, h * scale, w * scale)
+    """,
+    "s3.1": """
+        weights = attention.softmax(dim=1)  # over channels, not over time
+        mean = (weights * h).sum(-1)
+        variance = (weights * h.pow(2)).sum(-1) - mean.pow(2)
+        return torch.cat([mean, (variance.clamp_min(0) + 1e-5).sqrt()], dim=1)
+    """,
+    "s3.2": """
+        rows, columns = linear_sum_assignment(overlap)  # minimises the shared time
+        return [(int(r), int(h)) for r, h in zip(rows, columns) if overlap[r, h] > 0]
+    """,
+    "s5.1": """
+    lengths = durations.sum(1)
+    ends = durations.cumsum(1)
+    frames = torch.arange(int(lengths.max()), device=hidden.device)
+    index = (frames[None, :, None] > ends[:, None, :]).sum(-1)  # > for >=: every boundary a frame late
+    index = index.clamp(max=hidden.shape[1] - 1)
+    out = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[2]))
+    out = out * length_mask(lengths, len(frames))[..., None]
+    """,
+    "s5.2": """
+        rebuilt = stft(inverse(angles), n_fft, hop)
+        angles = magnitude * rebuilt / (rebuilt.abs() + eps)  # plain Griffin-Lim: no momentum term
+        previous = rebuilt
+    """,
+    "v7.1": """
+    b, c, h, w = left.shape
+    volume = left.new_zeros(b, groups, max_disparity, h, w)
+    for d in range(max_disparity):
+        product = left[..., : w - d] * right[..., d:]  # pairs left x with right x + d: the wrong way
+        volume[:, :, d, :, : w - d] = product.view(b, groups, c // groups, h, w - d).mean(2)
+    return volume
+    """,
+    "v7.2": """
+    d = log_pred - log_true
+    return (d**2).mean() - lam * d.mean() ** 2  # one mean over the whole batch, not per image
+    """,
 }
 
 
