@@ -141,7 +141,7 @@ def continue_on(base: BaseLM, variant: str, streams: dict, cfg: Config, ctx: Run
 
 
 def change_figure(
-    changes: dict[str, tuple[float, float]], domains: tuple[str, str], title: str
+    changes: dict[str, tuple[float, float]], domains: tuple[str, str], title: str, bar: float | None = None
 ) -> plt.Figure:
     """Per model: (new-domain perplexity drop, old-domain rise), as fractions of the starting model's."""
     x = np.arange(len(changes))
@@ -152,7 +152,8 @@ def change_figure(
     ):
         bars = ax.bar(x + offset, [100 * c[which] for c in changes.values()], width=0.4, label=label)
         ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
-    ax.axhline(40, color="grey", ls=":", lw=1)
+    if bar is not None:  # the new domain's bar, as a percentage
+        ax.axhline(100 * bar, color="grey", ls=":", lw=1)
     ax.set(xticks=x, xticklabels=list(changes), ylabel="% of the starting model's perplexity")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
