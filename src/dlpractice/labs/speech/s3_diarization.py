@@ -227,6 +227,7 @@ def der_row(name: str, method: str, convs: list[cv.Conversation], hypotheses) ->
 def fsdd_speaker_id(cfg: Config, ctx: RunContext) -> dict[str, float]:
     """ECAPA trained to tell FSDD's speakers apart; accuracy on the test takes 0-4."""
     digits = fsdd.load_digits(ctx.data, ctx.data_dir, takes=cfg.embedded_takes)
+    ctx.data_info["fsdd_source"] = f"{digits.source}: {digits.origin}"  # the source used, not the one asked
     names = sorted({c.speaker for c in digits.splits["train"]})
     splits = {
         split: (
@@ -277,7 +278,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     ctx.record_data(
         {
             "data_source": "embedded",
-            "data_origin": f"eSpeak NG speakers (synthetic); speaker ID on FSDD digits (--data {ctx.data})",
+            "data_origin": "eSpeak NG speakers (synthetic); speaker ID on FSDD digits (fsdd_source)",
             "train_speakers": cfg.train_speakers,
             "test_conversations": len(data.test),
             "test_minutes": sum(c.seconds for c in data.test) / 60,
