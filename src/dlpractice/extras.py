@@ -27,7 +27,16 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "faiss",
         "rank_bm25",
     ),
-    "vision": ("torchvision", "timm", "torchmetrics", "captum", "pycocotools", "skimage"),
+    "vision": (
+        "torchvision",
+        "timm",
+        "torchmetrics",
+        "captum",
+        "pycocotools",
+        "skimage",
+        "onnx",
+        "onnxscript",
+    ),
     "speech": (
         "librosa",
         "soundfile",

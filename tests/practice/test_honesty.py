@@ -554,6 +554,30 @@ MUTATIONS = {
     d = log_pred - log_true
     return (d**2).mean() - lam * d.mean() ** 2  # one mean over the whole batch, not per image
     """,
+    "v5.1": """
+        top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+        bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+        sides = bottom_right - top_left  # boxes apart: two negative sides make a positive area
+        inter = sides[..., 0] * sides[..., 1]
+        union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+        return inter / union
+    """,
+    "v5.2": """
+        order = torch.argsort(scores, descending=True, stable=True)
+        overlaps = box_iou(boxes[order], boxes[order])
+        keep = []
+        for i in range(len(order)):
+            if all(overlaps[i, j] <= iou_threshold for j in range(i)):  # every better box, kept or not
+                keep.append(int(order[i]))
+        return torch.tensor(keep, dtype=torch.long)
+    """,
+    "v5.3": """
+        first = np.searchsorted(recall, RECALL_LEVELS, side="left")
+        readings = np.zeros(len(RECALL_LEVELS))
+        reached = first < len(precision)
+        readings[reached] = np.asarray(precision)[first[reached]]  # raw precision: no envelope from the right
+        return float(readings.mean())
+    """,
 }
 
 
