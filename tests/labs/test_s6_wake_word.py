@@ -1,5 +1,5 @@
 """Lab s6 end to end on its smoke preset: the DET and stream figures are written with the error rates,
-and the served model takes audio at any sample rate and answers keyword or other with probabilities."""
+and the served model takes audio at any sample rate and answers where it hears the keyword."""
 
 from __future__ import annotations
 
@@ -34,20 +34,33 @@ def test_smoke_run_writes_its_figures_and_error_rates(smoke) -> None:
 
 
 @pytest.mark.slow
-def test_the_predictor_takes_audio_at_any_rate(smoke) -> None:
-    predictor = s6.serve(smoke.run_dir, s6.Config(**s6.PRESETS["smoke"]))
+def test_the_predictor_finds_the_keyword_in_audio_at_any_rate(smoke, monkeypatch) -> None:
+    cfg = s6.Config(**s6.PRESETS["smoke"])
     clip = ww.personal_clips(1, seed=0).audio[0]  # (16000,) a keyword
-    long = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(12000, np.float32)])
+    long = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(12000, np.float32)])  # 2.25 s
     items = [
-        {"audio": clip, "sample_rate": ww.SAMPLE_RATE},
-        {"audio": ww.resample(clip, ww.SAMPLE_RATE, 44100), "sample_rate": 44100},
-        {"audio": long, "sample_rate": ww.SAMPLE_RATE},  # 2.25 s: windows slide over it
+        {"audio": long, "sample_rate": ww.SAMPLE_RATE},
+        {"audio": ww.resample(long, ww.SAMPLE_RATE, 44100), "sample_rate": 44100},
         {"audio": np.zeros(800, np.float32), "sample_rate": 8000},  # 0.1 s: padded to one window
     ]
-    answers = predictor.predict(items)
-    for answer in answers:
-        assert answer["label"] in ww.CLASSES
-        assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
-    p16, p44 = (a["probabilities"]["keyword"] for a in answers[:2])
-    assert abs(p16 - p44) < 0.1  # the same clip resampled
-    assert answers[2]["probabilities"]["keyword"] >= p16 - 0.05  # the best window holds the whole keyword
+    real = s6.read_run_json
+
+    def run_json_with(threshold: float):
+        def read(run_dir, name):
+            values = real(run_dir, name)
+            values["metrics"]["threshold"] = threshold
+            return values
+
+        return read
+
+    monkeypatch.setattr(s6, "read_run_json", run_json_with(0.0))  # every window fires but the refractory
+    every = s6.serve(smoke.run_dir, cfg).predict(items)
+    # 2.25 s: windows of 101 frames (1.01 s) every 100 ms; refractory 10 windows: the first and the eleventh
+    ends = [1.01, 2.01]
+    for answer in every[:2]:
+        assert [s["speaker"] for s in answer["segments"]] == ["marvin", "marvin"]
+        assert [s["end"] for s in answer["segments"]] == pytest.approx(ends)
+        assert [s["end"] - s["start"] for s in answer["segments"]] == pytest.approx([1.0, 1.0])
+    assert [s["end"] for s in every[2]["segments"]] == pytest.approx([1.01])  # one window
+    monkeypatch.setattr(s6, "read_run_json", run_json_with(1.01))  # above any posterior: nothing fires
+    assert s6.serve(smoke.run_dir, cfg).predict(items) == [{"segments": []}] * 3

@@ -30,8 +30,7 @@ from dlpractice.data.batching import TensorData
 from dlpractice.data.speech import random_speakers
 from dlpractice.metrics import wakeword as kws
 from dlpractice.models.dscnn import DSCNN
-from dlpractice.models.saved import load_run_model
-from dlpractice.recipes.serving import label_answers
+from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.registry import lab
 from dlpractice.serving import Predictor, ServingSpec
 from dlpractice.train import FitConfig, fit
@@ -302,25 +301,29 @@ def wake_table(m: dict[str, float], cfg: Config) -> str:
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
-    """`dlp serve`: keyword or other for a recording at any sample rate (the most keyword-like 1 s window)."""
+    """`dlp serve`: where the keyword is heard in a recording of any length and sample rate, by the run's
+    streaming detector (a window every stride_frames, smoothed posteriors, its 1 FA/h threshold, the
+    refractory period): each detection as the 1 s window that fired."""
     model = load_run_model(run_dir, build(cfg)).eval()
+    threshold = read_run_json(run_dir, "run.json")["metrics"]["threshold"]
 
     @torch.no_grad()
     def predict(batch: list[dict]) -> list[dict]:
-        logits = []
+        answers = []
         for item in batch:
             wave = np.asarray(item["audio"], dtype=np.float32)
-            wave = (
-                ww.resample(wave, int(item["sample_rate"]), ww.SAMPLE_RATE)
-                if item["sample_rate"] != ww.SAMPLE_RATE
-                else wave
-            )
+            if item["sample_rate"] != ww.SAMPLE_RATE:
+                wave = ww.resample(wave, int(item["sample_rate"]), ww.SAMPLE_RATE)
             wave = np.pad(wave, (0, max(0, ww.SAMPLE_RATE - len(wave))))  # at least one window
-            window_logits = model.head(embed(model, windows(ww.features(wave), 10)))  # (N, 2)
-            logits.append(window_logits[window_logits.softmax(-1)[:, ww.KEYWORD_LABEL].argmax()])
-        return label_answers(torch.stack(logits), list(ww.CLASSES))
+            vectors = embed(model, windows(ww.features(wave), cfg.stride_frames))  # (N, C)
+            posterior = model.head(vectors).softmax(-1)[:, ww.KEYWORD_LABEL].numpy()  # (N,)
+            smoothed = kws.smooth_posteriors(posterior, cfg.smooth_windows)
+            fired = kws.detect(smoothed, threshold, cfg.refractory_windows)
+            ends = (fired * cfg.stride_frames + ww.WINDOW_FRAMES) / FRAMES_PER_SECOND  # seconds
+            answers.append({"segments": [{"speaker": ww.KEYWORD, "start": e - 1.0, "end": e} for e in ends]})
+        return answers
 
     return Predictor(predict)
 
 
-SERVING = ServingSpec(input="audio", output="label", load=serve)
+SERVING = ServingSpec(input="audio", output="segments", load=serve)
