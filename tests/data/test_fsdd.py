@@ -98,7 +98,7 @@ def test_batches_pad_and_mask() -> None:
     x, lengths, targets = next(batches.eval_batches("val"))
     assert x.shape == (2, 9, 4) and lengths.tolist() == [5, 9]
     assert targets.tolist() == [[4, -1, -1], [2, 3, 4]]  # digit + 1; 0 is the blank
-    assert (x[0, 5:] == fsdd.SILENCE).all() and (x[0, :5] == 0).all()  # the short one ends in silence
+    assert x[0, 5:].abs().sum() == 0  # the short one padded with zeros
     x, lengths, _ = batches.train_batch(2, torch.Generator().manual_seed(0))
     assert x.shape == (2, 9, 4) and sorted(lengths.tolist()) == [5, 9] and x.min() >= -4.0  # masks fill -4
 

@@ -239,9 +239,6 @@ def load_digits(
     raise DlpError(f"unknown data source {source!r}; use embedded, real or auto")
 
 
-SILENCE = -4.0  # features' floor: 80 dB below the loudest bin
-
-
 def features(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = 40) -> torch.Tensor:
     """Log-mel frames (frames, n_mels) of a wave, in units of 20 dB below its loudest bin (0 to -4):
     level-free, so a quiet take and a loud one look alike."""
@@ -267,8 +264,9 @@ class UtteranceBatches:
     @staticmethod
     def collate(feats: list[torch.Tensor], digits: list[list[int]]) -> tuple[torch.Tensor, ...]:
         lengths = torch.tensor([len(f) for f in feats])
-        # (B, T, F): silence after the end (0 would be the loudest level these features have)
-        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True, padding_value=SILENCE)
+        # (B, T, F), zeros after the end: the loudest level, yet padding with the silence level (-4) measured
+        # worse in s4 (its article); the GRU never reads the padding (packed), only the convolutions' edges
+        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
         targets = torch.full((len(digits), max(map(len, digits))), -1, dtype=torch.long)
         for row, ds in zip(targets, digits):
             row[: len(ds)] = torch.tensor(ds) + 1
