@@ -80,6 +80,23 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def ranked_image_failures(
+    images: np.ndarray, order: Sequence[int], scores: np.ndarray, label: str, prediction: Callable[[int], str]
+) -> list[dict[str, Any]]:
+    """Failure cases of a lab that scores each test image (mIoU, AbsRel, AP) rather than classifying it:
+    images (N, 3, H, W) in [0, 1], taken in `order` (worst first), each with `label`, `prediction(i)`,
+    and its score where a classifier's confidence would stand."""
+    return [
+        {
+            "input": png_data_uri(images[i].transpose(1, 2, 0)),
+            "label": label,
+            "prediction": prediction(i),
+            "confidence": round(float(scores[i]), 4),
+        }
+        for i in order
+    ]
+
+
 def wav_data_uri(samples: np.ndarray, sample_rate: int) -> str:
     """Mono samples (T,) in [-1, 1] as a 16-bit WAV data URI: the `audio` of a speech-out answer."""
     import soundfile as sf

@@ -34,7 +34,7 @@ from dlpractice.models.detectors import GridDetector, SetDetector, export_onnx
 from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
-from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri
+from dlpractice.serving import FAILURES, Predictor, ServingSpec, ranked_image_failures
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -209,15 +209,13 @@ def report(data: DetectionSplits, trained: dict, best: str, cfg: Config, ctx: Ru
 
 def failure_records(images, per_image, worst, found, k: int = 100) -> list[dict[str, Any]]:
     """The k test images with the lowest AP@0.5, worst first; the AP stands where a confidence would."""
-    return [
-        {
-            "input": png_data_uri(images[i].transpose(1, 2, 0)),
-            "label": "image",
-            "prediction": f"AP@0.5 {per_image[i]:.2f}, {len(found[i].boxes)} boxes",
-            "confidence": round(float(per_image[i]), 4),
-        }
-        for i in worst[:k]
-    ]
+    return ranked_image_failures(
+        images,
+        worst[:k],
+        per_image,
+        "image",
+        lambda i: f"AP@0.5 {per_image[i]:.2f}, {len(found[i].boxes)} boxes",
+    )
 
 
 def draw(ax, image: np.ndarray, boxes: det.Detections, classes, min_score: float = 0.3) -> None:

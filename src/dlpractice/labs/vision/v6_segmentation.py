@@ -28,7 +28,7 @@ from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.models.unet import UNet
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
-from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri
+from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri, ranked_image_failures
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -162,15 +162,7 @@ def report(data: SegmentationSplits, pred: np.ndarray, cfg: Config, ctx: RunCont
 def failure_records(images: np.ndarray, per_image: np.ndarray, k: int = 100) -> list[dict[str, Any]]:
     """The k test scenes with the lowest mean IoU, worst first; the IoU stands where a confidence would."""
     order = np.argsort(per_image, kind="stable")[:k]
-    return [
-        {
-            "input": png_data_uri(images[i].transpose(1, 2, 0)),
-            "label": "scene",
-            "prediction": f"mIoU {per_image[i]:.2f}",
-            "confidence": round(float(per_image[i]), 4),
-        }
-        for i in order
-    ]
+    return ranked_image_failures(images, order, per_image, "scene", lambda i: f"mIoU {per_image[i]:.2f}")
 
 
 def masks_figure(x: np.ndarray, target: np.ndarray, pred: np.ndarray, index, per_image) -> plt.Figure:

@@ -33,7 +33,7 @@ from dlpractice.models.depth import MonoDepth, StereoNet, block_matching
 from dlpractice.models.saved import load_run_model, read_run_json
 from dlpractice.registry import lab
 from dlpractice.report import markdown_table
-from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri
+from dlpractice.serving import FAILURES, Predictor, ServingSpec, png_data_uri, ranked_image_failures
 from dlpractice.train import FitConfig, fit
 
 if TYPE_CHECKING:
@@ -305,15 +305,9 @@ def failure_records(
     images: np.ndarray, per_scene: np.ndarray, order: np.ndarray, k: int = 100
 ) -> list[dict[str, Any]]:
     """The k test scenes with the highest AbsRel, worst first; the AbsRel stands where a confidence would."""
-    return [
-        {
-            "input": png_data_uri(images[i].transpose(1, 2, 0)),
-            "label": "scene",
-            "prediction": f"AbsRel {per_scene[i]:.2f}",
-            "confidence": round(float(per_scene[i]), 4),
-        }
-        for i in order[:k]
-    ]
+    return ranked_image_failures(
+        images, order[:k], per_scene, "scene", lambda i: f"AbsRel {per_scene[i]:.2f}"
+    )
 
 
 def colour_depth(depth: np.ndarray) -> np.ndarray:
