@@ -48,6 +48,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "espeakng_loader",
     ),
     "serve": ("fastapi", "uvicorn", "python_multipart", "gradio", "onnxruntime"),
+    "rl": ("gymnasium",),
+    "production": ("lightning",),
     "postgres": ("psycopg",),  # dlp sweep --storage postgresql://...
 }
 MODULE_EXTRA = {module: extra for extra, modules in EXTRA_MODULES.items() for module in modules}
