@@ -20,7 +20,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	DLP_THREADS=1 $(BIN)/python -m pytest
+	DLP_THREADS=1 $(BIN)/python -m pytest --durations=25
 
 # the edit loop: unit and parity tests; `make test` adds the end-to-end ones (marked slow)
 test-fast: setup
