@@ -63,14 +63,23 @@ def local_batches(data: Batches, rank: int, world: int) -> Batches:
     return data[0][:, rows], data[1][:, rows]  # (S, B/world, 784), (S, B/world)
 
 
-def sgd_loop(model: nn.Module, data: Batches, lr: float, after_backward: Any = None) -> Recorder:
-    """Plain SGD over the batches, in order; `after_backward(model)` may change the gradients."""
+def sgd_loop(
+    model: nn.Module, data: Batches, lr: float, after_backward: Any = None, accumulate: int = 1
+) -> Recorder:
+    """Plain SGD over the batches, in order; `after_backward(model)` may change the gradients.
+
+    With `accumulate` > 1 every batch is cut into that many micro-batches whose gradients add up (each
+    loss divided by their number, so the sum is the batch mean) before the one step.
+    """
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     recorder = Recorder()
     for x, y in zip(*data, strict=True):
-        _, loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = torch.zeros(())
+        for xm, ym in zip(x.chunk(accumulate), y.chunk(accumulate), strict=True):
+            _, micro_loss = model(xm, ym)
+            (micro_loss / accumulate).backward()
+            loss += micro_loss.detach() / accumulate
         if after_backward is not None:
             after_backward(model)
         optimizer.step()
