@@ -93,7 +93,7 @@ PRESETS = {
         "allreduce_reps": 3,
     },
     "quick": {"steps": 100, "allreduce_reps": 10},
-    "full": {"steps": 300, "width": 512, "depth": 4},
+    "full": {"steps": 300, "batch_size": 128, "width": 1024, "depth": 3, "micro_batches": 4},
 }
 
 
