@@ -62,7 +62,8 @@ def affine_quantise(x: torch.Tensor, qmin: int = -128, qmax: int = 127) -> Affin
     lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
     scale = max((hi - lo) / (qmax - qmin), torch.finfo(torch.float32).eps)
     zero_point = int(min(max(qmin - round(lo / scale), qmin), qmax))
-    q = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax).long()
+    # times 1/scale (float32), as torch's kernels do: x / scale can round the other way at exact halves
+    q = torch.clamp(torch.round(x * (1 / scale)) + zero_point, qmin, qmax).long()
     return AffineQuantised(q, scale, zero_point)
     # END EXERCISE
 
