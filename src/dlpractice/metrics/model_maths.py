@@ -175,6 +175,13 @@ def training_state_bytes(n_params: int, optimiser: str, bytes_per_value: int = 4
     # END EXERCISE
 
 
+def make_optimiser(name: str, model: nn.Module) -> torch.optim.Optimizer:
+    """One of OPTIMISER_STATES' optimisers over the model's parameters."""
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=1e-4)
+    return torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9 if name == "momentum" else 0.0)
+
+
 def measured_state_bytes(model: nn.Module, optimiser: torch.optim.Optimizer) -> dict[str, int]:
     """After a step: the bytes of the parameters, their .grad and every tensor of the optimiser's state (Adam
     also keeps a 0-d `step` counter per parameter tensor: 4 bytes each, counted here, not in the formula)."""
@@ -307,7 +314,8 @@ def median_seconds(step: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def matmul_peak_gflops(size: int, repeats: int) -> float:
-    """GFLOP/s of a (size x size) @ (size x size) float32 matmul: what this CPU thread does at best."""
+def matmul_gflops(size: int, repeats: int) -> float:
+    """GFLOP/s of a (size x size) @ (size x size) float32 matmul; the best size is this CPU's practical peak
+    (a size whose matrices fit the caches beats a larger one, which waits on memory)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     return 2 * size**3 / median_seconds(lambda: a @ b, max(repeats, 5)) / 1e9

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from dlpractice.runner import RunContext
 
 LAB = lab("p5", requires=("l8", "v2"), metric="max_rel_error", goal="min")
-OPTIMISERS = ("sgd", "momentum", "adam")
 SIDE, N_CLASSES = 28, 10  # MNIST-shaped images for the MLP and the CNN
 
 
@@ -56,7 +55,7 @@ class Config:
     cnn_hidden: PositiveInt = 128
     seq_lens: tuple[PositiveInt, ...] = (32, 64, 128, 256, 512)  # memory against T, GPT of the middle width
     timing_repeats: PositiveInt = 10  # timed Adam steps per model; the median is reported
-    matmul_size: PositiveInt = 1024  # side of the square float32 matmul that measures the CPU's peak
+    matmul_sizes: tuple[PositiveInt, ...] = (128, 256, 512, 1024)  # float32 square matmuls; best = peak
     budget_params: tuple[PositiveFloat, ...] = (1e6, 1e7, 1e8, 1e9, 7e10)  # compute-optimal table
 
 
@@ -71,7 +70,7 @@ PRESETS = {
         "cnn_hidden": 16,
         "seq_lens": (8, 16, 32),
         "timing_repeats": 2,
-        "matmul_size": 128,
+        "matmul_sizes": (64, 128),
     },
     "quick": {"gpt_widths": (64, 128), "seq_lens": (32, 64, 128, 256), "timing_repeats": 5},
     "full": {},
@@ -142,12 +141,6 @@ def build_cases(cfg: Config) -> list[Case]:
     ]
 
 
-def make_optimiser(name: str, model: nn.Module) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=1e-4)
-    return torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9 if name == "momentum" else 0.0)
-
-
 def one_step(case: Case, optimiser: torch.optim.Optimizer) -> None:
     optimiser.zero_grad(set_to_none=True)
     case.loss().backward()
@@ -158,8 +151,8 @@ def measure_memory(case: Case) -> dict[str, dict[str, dict[str, int]]]:
     """{optimiser: {"predicted"|"measured": {term: bytes}}}: weights, grads, optimiser, activations."""
     saved, _ = mm.saved_bytes(case.model, case.loss)
     memory = {}
-    for name in OPTIMISERS:
-        optimiser = make_optimiser(name, case.model)
+    for name in mm.OPTIMISER_STATES:
+        optimiser = mm.make_optimiser(name, case.model)
         one_step(case, optimiser)
         memory[name] = {
             "predicted": mm.training_state_bytes(case.params, name) | {"activations": case.saved},
@@ -176,7 +169,7 @@ def measure_case(case: Case, cfg: Config, peak: float) -> tuple[dict[str, float]
     model.zero_grad(set_to_none=True)
     memory = measure_memory(case)
     adam = memory["adam"]
-    optimiser = make_optimiser("adam", model)
+    optimiser = mm.make_optimiser("adam", model)
     seconds = mm.median_seconds(lambda: one_step(case, optimiser), cfg.timing_repeats)
     n_params = sum(p.numel() for p in model.parameters())
     measured_total, predicted_total = (sum(adam[k].values()) for k in ("measured", "predicted"))
@@ -237,7 +230,7 @@ def bf16_state(cfg: Config) -> dict[str, dict[str, int]]:
     """The middle GPT in bfloat16 throughout, after one Adam step: every state term at 2 bytes a value."""
     case = gpt_case(cfg, cfg.gpt_widths[len(cfg.gpt_widths) // 2])
     case.model.to(torch.bfloat16)
-    optimiser = make_optimiser("adam", case.model)
+    optimiser = mm.make_optimiser("adam", case.model)
     one_step(case, optimiser)
     return {
         "predicted": mm.training_state_bytes(case.params, "adam", bytes_per_value=2),
@@ -322,8 +315,9 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     ctx.record_data(
         {"data_source": "embedded", "data_origin": "generated: random inputs of the models' shapes"}
     )
-    peak = mm.matmul_peak_gflops(cfg.matmul_size, cfg.timing_repeats)
-    metrics: dict[str, float] = {"matmul_peak_gflops": peak}
+    speeds = {n: mm.matmul_gflops(n, cfg.timing_repeats) for n in cfg.matmul_sizes}
+    peak = max(speeds.values())
+    metrics = {"matmul_peak_gflops": peak} | {f"matmul{n}_gflops": v for n, v in speeds.items()}
     cases, memories = build_cases(cfg), {}
     for case in cases:
         case_metrics, memories[case.name] = measure_case(case, cfg, peak)
