@@ -35,17 +35,17 @@ def sample_grids(grids: dict[str, torch.Tensor]) -> plt.Figure:
 
 
 @torch.no_grad()
-def latent_map(vae: VAE, x: torch.Tensor, labels: torch.Tensor, seed: int, n: int = 1000) -> plt.Figure:
-    """The VAE's posterior means of n test digits, brought to 2-D by t-SNE, coloured by their class."""
+def latent_map(vae: VAE, x: torch.Tensor, labels: torch.Tensor, seed: int) -> plt.Figure:
+    """The VAE's posterior means of test digits x, brought to 2-D by t-SNE, coloured by their class."""
     from sklearn.manifold import TSNE
 
-    mu, _ = vae.encode(x[:n])  # (n, Z)
+    mu, _ = vae.encode(x)  # (N, Z)
     points = (
         mu.numpy() if mu.shape[1] == 2 else TSNE(2, init="pca", random_state=seed).fit_transform(mu.numpy())
     )
     fig, ax = plt.subplots(figsize=(5, 4.4))
     scatter = ax.scatter(
-        points[:, 0], points[:, 1], c=labels[:n].numpy(), cmap="tab10", s=6, vmin=-0.5, vmax=9.5
+        points[:, 0], points[:, 1], c=labels[: len(x)].numpy(), cmap="tab10", s=6, vmin=-0.5, vmax=9.5
     )
     fig.colorbar(scatter, ax=ax, ticks=range(10), label="digit")
     ax.set_title("VAE posterior means (t-SNE)" if mu.shape[1] != 2 else "VAE posterior means", fontsize=10)

@@ -58,13 +58,14 @@ class Config(FitConfig):  # FitConfig's steps, batch_size and lr train the DDPM
     gan_steps: PositiveInt = 2000
     gan_lr: PositiveFloat = 2e-4
     n_fid: PositiveInt = 500  # samples per generator (and real images per half) in each FID
+    n_map: PositiveInt = 1000  # test digits in the VAE's t-SNE latent map
 
 
 PRESETS = {
     "smoke": {
         "steps": 8,
         "batch_size": 16,
-        "eval_every": 4,
+        "eval_every": 8,
         "log_every": 2,
         "diffusion_steps": 10,
         "ddpm_width": 8,
@@ -76,6 +77,7 @@ PRESETS = {
         "small_steps": 8,
         "gan_steps": 8,
         "n_fid": 40,
+        "n_map": 60,
     },
     "quick": {
         "steps": 800,
@@ -95,7 +97,7 @@ PRESETS = {
         "batch_size": 32,
         "lr": 2e-3,
         "warmup_steps": 100,
-        "eval_every": 500,
+        "eval_every": 1000,
         "log_every": 50,
         "small_steps": 1500,
         "gan_steps": 2500,
@@ -186,7 +188,9 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     }
     report(ctx, cfg, samples, scores, coverage, runs)
     ctx.figure(
-        "vae_latent", figures.latent_map(vae, images["test"], labels["test"], ctx.seed), "VAE latent space"
+        "vae_latent",
+        figures.latent_map(vae, images["test"][: cfg.n_map], labels["test"], ctx.seed),
+        "VAE latent space",
     )
     ctx.figure("interpolation", figures.interpolations(vae, ae, images["test"]), "Interpolations")
     ctx.figure("denoising", figures.denoising_strip(ddpm, torch.Generator().manual_seed(ctx.seed)), "DDPM")
