@@ -96,6 +96,7 @@ PRESETS = {
         "hidden": 16,
         "student_width": 2,
         "student_hidden": 8,
+        "sparsities": (0.5, 0.9),
         "curve_sparsities": (0.5, 0.9),
         "finetune_steps": 5,
         "qat_steps": 5,
