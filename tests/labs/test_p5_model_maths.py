@@ -29,7 +29,7 @@ def test_smoke_run_predicts_what_it_measures(smoke) -> None:
         for quantity in ("params", "forward_flops", "train_flops", "activation"):
             assert m[f"{name}_{quantity}_rel_error"] == 0, (name, quantity)
         # only Adam's 0-d step counters (4 bytes a parameter tensor) are outside the formula
-        assert 0 < m[f"{name}_adam_memory_rel_error"] < 1e-3
+        assert 0 < m[f"{name}_memory_rel_error"] < 1e-3
         assert m[f"{name}_gflops_per_s"] > 0 and 0 < m[f"{name}_mfu"] < 1
     for name in names[2:]:
         assert m[f"{name}_train_over_forward"] == 3
@@ -38,6 +38,7 @@ def test_smoke_run_predicts_what_it_measures(smoke) -> None:
     assert m["mlp_train_over_forward"] < 3 and m["cnn_train_over_forward"] < 3  # no gradient for the input
     for variant in ("float32", "checkpointed", "bfloat16", "kv_cache"):
         assert m[f"seq_{variant}_rel_error"] == 0, variant
+    assert m["checkpointed_train_flops_rel_error"] == 0 and 3 < m["checkpointed_train_over_forward"] < 4
     assert m["max_flops_rel_error"] == 0 and m["max_rel_error"] < 1e-3 and m["matmul_peak_gflops"] > 0
     assert {p.stem for p in (smoke.run_dir / "figures").glob("*.png")} == {
         "memory",

@@ -144,6 +144,15 @@ def gpt_forward_flops(c: GPTConfig, batch: int, seq: int) -> int:
     return c.n_layer * per_block + 2 * tokens * d * c.vocab_size
 
 
+def gpt_checkpointed_train_flops(c: GPTConfig, batch: int, seq: int) -> int:
+    """Training FLOPs with every block checkpointed: 3 x forward, plus each block's forward run again in
+    backward, less its last Linear: non-reentrant checkpointing stops recomputing as soon as every tensor
+    backward needs is back, and the MLP's output projection's result is not one of them."""
+    forward, tokens, d = gpt_forward_flops(c, batch, seq), batch * seq, c.n_embd
+    block = (forward - 2 * tokens * d * c.vocab_size) // c.n_layer
+    return 3 * forward + c.n_layer * (block - 2 * tokens * 4 * d * d)
+
+
 def counted_flops(step: Callable[[], object], math_attention: bool = True) -> int:
     """FlopCounterMode's total for `step()` (forward, or forward and backward). Attention runs on the math
     kernel unless told otherwise: FlopCounterMode has no formula for the CPU flash kernel (it counts 0)."""
