@@ -54,6 +54,12 @@ def test_forward_and_training_flops_equal_flop_counter_mode(batch) -> None:
     attention = CONFIG.n_layer * 4 * B * T * T * CONFIG.n_embd
     assert mm.counted_flops(lambda: gpt(idx), math_attention=False) == forward - attention
 
+    checkpointed = mm.checkpoint_blocks(
+        GPT(CONFIG)
+    )  # backward runs each block's forward again, but the last Linear
+    recomputed = mm.counted_flops(lambda: checkpointed(idx, targets)[1].backward())
+    assert recomputed == mm.gpt_checkpointed_train_flops(CONFIG, B, T)
+
     cnn = PlainCNN(1, 28, 10, width=4, hidden=16)
     x, y = torch.rand(B, 1, 28, 28), torch.randint(0, 10, (B,))
     total, first = mm.stack_forward_flops(cnn, tuple(x.shape))
