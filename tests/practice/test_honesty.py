@@ -578,6 +578,20 @@ MUTATIONS = {
         readings[reached] = np.asarray(precision)[first[reached]]  # raw precision: no envelope from the right
         return float(readings.mean())
     """,
+    "v10.1": """
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / temperature  # each view's score with itself left in
+    b = len(z1)
+    partner = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
+    return F.cross_entropy(logits, partner)
+    """,
+    "v10.2": """
+    similarity = test_f @ train_f.T  # dot products, not cosines: long training features win
+    nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    votes = np.zeros((len(test_f), int(train_y.max()) + 1), np.int64)
+    np.add.at(votes, (np.arange(len(test_f))[:, None], train_y[nearest]), 1)
+    return votes.argmax(1)
+    """,
 }
 
 
