@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 TERMS = ("weights", "grads", "optimiser", "activations")
 MIB = 2**20
+LABELS = {"float32": "activations, float32", "checkpointed": "activations, checkpointed blocks"}
+LABELS |= {"bfloat16": "activations, bfloat16", "kv_cache": "KV cache, float32 (inference)"}
 
 
 def memory_figure(memories: dict[str, dict[str, dict[str, dict[str, int]]]]) -> plt.Figure:
@@ -61,10 +64,13 @@ def sequence_figure(seq_lens: tuple[int, ...], sweep: dict[str, dict[str, list[i
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for i, (name, sides) in enumerate(sweep.items()):
         colour = plt.cm.tab10(i)
-        ax.plot(seq_lens, np.array(sides["predicted"]) / MIB, color=colour, label=f"{name} (formula)")
+        label = LABELS.get(name, name)
+        ax.plot(seq_lens, np.array(sides["predicted"]) / MIB, color=colour, label=f"{label} (formula)")
         ax.scatter(seq_lens, np.array(sides["measured"]) / MIB, color=colour, marker="o", s=25)
     ax.scatter([], [], color="black", s=25, label="measured")
     ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="MiB")
+    ax.set_xticks(seq_lens, [str(t) for t in seq_lens], minor=False)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title("saved activations (training) and KV cache (inference)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
