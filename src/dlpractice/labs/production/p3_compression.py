@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,13 +35,13 @@ import torch.nn.functional as F
 from dlpractice.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, Probability, UnitInterval
 from dlpractice.data.batching import TensorData
 from dlpractice.data.images import CLASSES, load_image_data, to_model_input
+from dlpractice.metrics import compression_figures as figs
 from dlpractice.models import compression as comp
 from dlpractice.models import deployment as dep
 from dlpractice.models.convnets import PlainCNN
 from dlpractice.models.saved import read_run_json
 from dlpractice.recipes.serving import label_answers
 from dlpractice.registry import lab
-from dlpractice.report import markdown_table
 from dlpractice.serving import FAILURES, Predictor, ServingSpec, failure_cases, png_data_uri
 from dlpractice.train import FitConfig, fit
 
@@ -272,11 +271,11 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     metrics |= parity(teacher, rows, y_test, cfg)
     for name, row in rows.items():
         metrics |= {f"{name}_{k}": float(v) for k, v in row.items() if k != "logits"}
-    ctx.section("Size, latency and accuracy on the same test images", table(rows, cfg))
-    ctx.figure("sparsity", sparsity_figure(curve, rows, cfg), "Accuracy against sparsity")
-    ctx.figure("tradeoff", tradeoff_figure(rows), "Size, latency and accuracy")
-    static = variants["static-int8"].call
-    ctx.figure("histograms", histogram_figure(teacher, static), "Weights before and after int8")
+    ctx.section("Size, latency and accuracy on the same test images", figs.table(rows, cfg.latency_batch))
+    ctx.figure("sparsity", figs.sparsity_figure(curve, rows, cfg.sparsities), "Accuracy against sparsity")
+    ctx.figure("tradeoff", figs.tradeoff_figure(rows), "Size, latency and accuracy")
+    codes = dep.int8_weights(variants["static-int8"].call)[0].int_repr()  # the head's first Linear
+    ctx.figure("histograms", figs.histogram_figure(teacher.head[2].weight, codes), "Weights and int8 codes")
     (ctx.run_dir / SERVED).write_bytes(variants["static-int8"].blob)
     ctx.save_json("serving.json", {"classes": list(classes), "shape": list(data.x_test.shape[1:3])})
     probs = rows["static-int8"]["logits"].softmax(1).numpy()  # (N, n_classes)
@@ -293,67 +292,6 @@ def pruned_copy(teacher: PlainCNN, sparsity: float) -> PlainCNN:
 
 def sparsity_accuracy(teacher: PlainCNN, sparsity: float, x: torch.Tensor, y: torch.Tensor) -> float:
     return dep.accuracy(dep.predict_logits(dep.LogitsOnly(pruned_copy(teacher, sparsity).eval()), x), y)
-
-
-def table(rows: dict[str, dict], cfg: Config) -> str:
-    base = rows["fp32"]
-    header = [
-        "variant",
-        "accuracy",
-        "file bytes",
-        "gzipped",
-        "ms (batch 1)",
-        f"ms (batch {cfg.latency_batch})",
-    ]
-    lines = [
-        [
-            name,
-            f"{row['accuracy']:.2%}",
-            f"{row['bytes']:,}",
-            f"{row['gzip_bytes']:,}",
-            f"{row['ms_batch_1']:.3f} ({base['ms_batch_1'] / row['ms_batch_1']:.1f}x)",
-            f"{row['ms_batch_n']:.2f} ({base['ms_batch_n'] / row['ms_batch_n']:.1f}x)",
-        ]
-        for name, row in rows.items()
-    ]
-    return markdown_table(header, lines) + "\n\n(x: speed-up over fp32; one thread, median of many calls)"
-
-
-def sparsity_figure(curve: dict[float, float], rows: dict[str, dict], cfg: Config) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    ax.plot([100 * s for s in curve], list(curve.values()), marker="o", label="pruned, no fine-tune")
-    tuned = [rows[f"pruned-{round(100 * s)}-ft"]["accuracy"] for s in cfg.sparsities]
-    ax.plot([100 * s for s in cfg.sparsities], tuned, marker="s", label="pruned + fine-tuned (mask held)")
-    ax.axhline(rows["fp32"]["accuracy"], color="grey", ls="--", label="fp32 teacher")
-    ax.set(xlabel="weights set to zero (%, global L1)", ylabel="test accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def tradeoff_figure(rows: dict[str, dict]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7.2, 4.4))
-    sizes = [row["bytes"] / 1024 for row in rows.values()]
-    latency = [row["ms_batch_1"] for row in rows.values()]
-    dots = ax.scatter(sizes, latency, c=[row["accuracy"] for row in rows.values()], cmap="viridis", s=40)
-    for name, x, y in zip(rows, sizes, latency):
-        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    fig.colorbar(dots, label="test accuracy")
-    ax.set(xscale="log", xlabel="file size (KiB, log)", ylabel="latency, batch 1 (ms)")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def histogram_figure(teacher: PlainCNN, static: torch.nn.Module) -> plt.Figure:
-    """The largest layer's weights in fp32, and the int8 codes static quantisation stored for them."""
-    weight = teacher.head[2].weight.detach().flatten().numpy()
-    codes = dep.int8_weights(static)[0].int_repr().flatten().numpy()  # the first Linear: the same layer
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    left.hist(weight, bins=200, color="tab:blue")
-    left.set(title="fp32 weights (head's first Linear)", xlabel="value", ylabel="count", yscale="log")
-    right.hist(codes, bins=np.arange(-128.5, 128.5), color="tab:orange")
-    right.set(title="static int8 codes (per output channel scale)", xlabel="int8 code", yscale="log")
-    return fig
 
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
