@@ -93,14 +93,15 @@ PRESETS = {
         "n_fid": 300,
     },
     "full": {
-        "steps": 4000,
+        "steps": 3000,
         "batch_size": 32,
         "lr": 2e-3,
         "warmup_steps": 100,
         "eval_every": 1000,
         "log_every": 50,
-        "small_steps": 1500,
-        "gan_steps": 2500,
+        "ddim_steps": (10, 50),
+        "small_steps": 1000,
+        "gan_steps": 2000,
     },
 }
 
