@@ -6,9 +6,9 @@ and the loss is the negative ELBO: Bernoulli reconstruction of the pixels plus K
 (Radford et al., 2016): a transposed-conv generator against a conv discriminator, non-saturating losses.
 DDPM (Ho et al., 2020): a time-conditioned U-Net predicts the noise added by the closed-form forward
 process q(x_t | x_0); sampling runs the reverse chain (ancestral), or DDIM's deterministic jumps (Song et
-al., 2021) over fewer steps. Models that fit() trains follow `output, loss = model(x, targets)` with the
-clean image as its own target. Simplified: small widths for a CPU, no EMA of the weights, no attention in
-the U-Net, no class conditioning.
+al., 2021) over fewer steps; both clip their estimate of x_0 to [-1, 1] at every step. Models that fit()
+trains follow `output, loss = model(x, targets)` with the clean image as its own target. Simplified: small
+widths for a CPU, no EMA of the weights, no attention in the U-Net, no class conditioning.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ def train_gan(
 
 def make_betas(steps: int, kind: str = "linear") -> torch.Tensor:
     """(T,) noise variances. Linear: Ho et al.'s 1e-4 .. 0.02 over 1000 steps, rescaled to T steps so
-    the total noise stays the same (clipped below 1 for very short chains). Cosine: Nichol & Dhariwal's alpha_bar = cos^2, clipped at 0.999."""
+    the total noise stays the same (clipped below 1 for very short chains). Cosine: Nichol & Dhariwal's
+    alpha_bar = cos^2, betas clipped at 0.999."""
     if kind == "linear":
         scale = 1000 / steps
         return torch.linspace(1e-4 * scale, 0.02 * scale, steps, dtype=torch.float64).clamp(max=0.999)
@@ -210,16 +211,19 @@ def p_sample_step(
     alpha_bars: torch.Tensor,
     noise: torch.Tensor,
 ) -> torch.Tensor:
-    """One ancestral step x_t -> x_{t-1} of p(x_{t-1} | x_t), given the predicted noise eps (B, C, H, W):
-    the posterior mean 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) plus sigma_t noise, with
-    sigma_t^2 the posterior variance beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t); no noise at t = 0."""
-    # BEGIN EXERCISE v9.3: the posterior mean from eps, plus sqrt(posterior variance) * noise unless t == 0
-    beta, alpha_bar = betas[t], alpha_bars[t]
-    mean = (x_t - beta / (1 - alpha_bar).sqrt() * eps) / (1 - beta).sqrt()
+    """One ancestral step x_t -> x_{t-1}, given the predicted noise eps (B, C, H, W): estimate x_0 from
+    x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps and clip it to [-1, 1] (as Ho et al.'s code does: without it a
+    small network's errors pile up into saturated blobs), then draw from the posterior q(x_{t-1} | x_t, x_0):
+    mean (sqrt(a_{t-1}) beta_t x_0 + sqrt(1 - beta_t) (1 - a_{t-1}) x_t) / (1 - a_t), variance
+    beta_t (1 - a_{t-1}) / (1 - a_t), with a = alpha_bar. The last step (t = 0) returns x_0's estimate."""
+    # BEGIN EXERCISE v9.3: x_0 from eps (clipped), then the posterior's mean plus its std times the noise
+    alpha_bar, beta = alpha_bars[t], betas[t]
+    x0 = ((x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()).clamp(-1, 1)
     if t == 0:
-        return mean
-    variance = beta * (1 - alpha_bars[t - 1]) / (1 - alpha_bar)
-    return mean + variance.sqrt() * noise
+        return x0
+    prev = alpha_bars[t - 1]
+    mean = (prev.sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - prev) * x_t) / (1 - alpha_bar)
+    return mean + (beta * (1 - prev) / (1 - alpha_bar)).sqrt() * noise
     # END EXERCISE
 
 

@@ -46,7 +46,7 @@ NAMES = {"ae": "AE (Gaussian on latents)", "vae": "VAE", "dcgan": "DCGAN", "ddpm
 @dataclass
 class Config(FitConfig):  # FitConfig's steps, batch_size and lr train the DDPM
     diffusion_steps: PositiveInt = 200  # T: noise levels of the forward process (and of ancestral sampling)
-    schedule: Literal["linear", "cosine"] = "linear"
+    beta_schedule: Literal["linear", "cosine"] = "linear"
     ddpm_width: PositiveInt = 16  # channels of the noise U-Net's top level (twice that below)
     ddim_steps: tuple[PositiveInt, ...] = (10, 25, 50)  # DDIM sampling steps scored against the ancestral T
     serve_steps: PositiveInt = 20  # DDIM steps of a served 4x4 grid
@@ -161,7 +161,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     with torch.no_grad():
         samples["vae"] = vae.decode(torch.randn(n, cfg.latent, generator=gen))
     runs["dcgan"], samples["dcgan"] = train_dcgan(images["train"], cfg, ctx.child("dcgan"), n)
-    ddpm = DDPM(cfg.ddpm_width, cfg.diffusion_steps, cfg.schedule)
+    ddpm = DDPM(cfg.ddpm_width, cfg.diffusion_steps, cfg.beta_schedule)
     runs["ddpm"] = train_fit(ddpm, own, cfg, ctx)
     started = time.perf_counter()
     samples["ddpm"] = ddpm.sample(n, gen)
@@ -294,7 +294,7 @@ def parse_seed(item: dict[str, Any]) -> int:
 
 def serve(run_dir: Path, cfg: Config) -> Predictor:
     """`dlp serve`: a 4x4 grid of DDPM samples (DDIM, cfg.serve_steps steps) drawn from the given seed."""
-    ddpm = load_run_model(run_dir, DDPM(cfg.ddpm_width, cfg.diffusion_steps, cfg.schedule))
+    ddpm = load_run_model(run_dir, DDPM(cfg.ddpm_width, cfg.diffusion_steps, cfg.beta_schedule))
 
     def predict(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [grid_answer(ddpm, parse_seed(item), cfg.serve_steps) for item in batch]

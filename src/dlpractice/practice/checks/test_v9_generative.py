@@ -61,23 +61,25 @@ def posterior(x_t, x0, t, betas, alpha_bars):
 
 
 @pytest.mark.exercise("v9.3")
-def test_reverse_step_is_the_posterior_given_the_predicted_noise(impl) -> None:
-    """With x_0 estimated from eps: x_{t-1} = posterior mean + posterior std * noise; t = 0: the mean."""
+def test_reverse_step_is_the_posterior_given_the_clipped_x0(impl) -> None:
+    """x_0 estimated from eps and clipped to [-1, 1]; x_{t-1} = posterior mean + posterior std * noise."""
     betas = torch.linspace(0.01, 0.2, 6, dtype=torch.float64)
     alpha_bars = torch.cumprod(1 - betas, 0)
     gen = torch.Generator().manual_seed(1)
     x_t, eps, noise = (torch.randn(2, 1, 3, 3, generator=gen, dtype=torch.float64) for _ in range(3))
-    for t in (5, 2, 1):
-        x0 = (x_t - (1 - alpha_bars[t]).sqrt() * eps) / alpha_bars[t].sqrt()  # what eps says x_0 was
+    for t in (5, 2, 1, 0):
+        x0 = ((x_t - (1 - alpha_bars[t]).sqrt() * eps) / alpha_bars[t].sqrt()).clamp(-1, 1)
+        assert not torch.equal(x0.clamp(-0.99, 0.99), x0), "the test's x_0 estimates reach the clip"
+        if t == 0:
+            got = impl.p_sample_step(x_t, eps, 0, betas, alpha_bars, noise)
+            assert_close(got, x0, "the last step (t = 0) adds no noise: it returns the clipped x_0 estimate")
+            continue
         mean, variance = posterior(x_t, x0, t, betas, alpha_bars)
         got = impl.p_sample_step(x_t, eps, t, betas, alpha_bars, torch.zeros_like(noise))
         assert_close(
             got,
             mean,
-            f"t={t}, no noise: the posterior mean (x_t - beta_t / sqrt(1 - a_t) eps) / sqrt(1 - beta_t)",
+            f"t={t}, no noise: the posterior mean from x_t and x_0 = (x_t - sqrt(1-a) eps) / sqrt(a) clipped",
         )
         got = impl.p_sample_step(x_t, eps, t, betas, alpha_bars, noise)
-        assert_close(got, mean + variance.sqrt() * noise, f"t={t}: the noise scaled by the posterior's std")
-    x0 = (x_t - (1 - alpha_bars[0]).sqrt() * eps) / alpha_bars[0].sqrt()
-    got = impl.p_sample_step(x_t, eps, 0, betas, alpha_bars, noise)
-    assert_close(got, x0, "the last step (t = 0) adds no noise: it returns the mean, which is x_0's estimate")
+        assert_close(got, mean + variance.sqrt() * noise, f"t={t}: plus the noise times the posterior's std")
