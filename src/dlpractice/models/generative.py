@@ -334,13 +334,15 @@ class DDPM(nn.Module):
     @torch.no_grad()
     def ddim(self, n: int, steps: int, generator: torch.Generator) -> torch.Tensor:
         """DDIM (eta 0): from x_t, estimate x_0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), clip it, and jump
-        to x_s = sqrt(a_s) x_0 + sqrt(1 - a_s) eps for the next of `steps` evenly spaced steps."""
+        to x_s = sqrt(a_s) x_0 + sqrt(1 - a_s) eps for the next of `steps` evenly spaced steps (eps taken
+        back from the clipped x_0, as diffusers' DDIMScheduler does)."""
         times = torch.linspace(self.steps - 1, 0, min(steps, self.steps)).round().long().tolist()
         x = torch.randn(n, 1, SIDE, SIDE, generator=generator)
         for i, t in enumerate(times):
             eps = self.net(x, torch.full((n,), t))
             a_t = self.alpha_bars[t]
             x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+            eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()  # the noise that the clipped x_0 implies
             a_s = self.alpha_bars[times[i + 1]] if i + 1 < len(times) else torch.tensor(1.0)
             x = a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
         return x
