@@ -154,5 +154,18 @@ def test_pruning_zeros_shrink_only_the_compressed_file(cnn) -> None:
     assert dep.gzipped_size(sparse) < 0.6 * dep.gzipped_size(dense)
 
 
-def test_median_latency_is_in_milliseconds() -> None:
-    assert 0 < dep.median_ms(lambda x: x + 1, torch.zeros(3), repeats=5, warmup=1) < 100
+def test_interleaved_latency_times_every_call_in_milliseconds() -> None:
+    counts = {"a": 0, "b": 0}
+
+    def counted(name: str):
+        def call(x: torch.Tensor) -> torch.Tensor:
+            counts[name] += 1
+            return x + 1
+
+        return call
+
+    times = dep.interleaved_median_ms(
+        {n: counted(n) for n in counts}, torch.zeros(3), repeats=6, warmup=1, rounds=3
+    )
+    assert set(times) == {"a", "b"} and all(0 < ms < 100 for ms in times.values())
+    assert counts == {"a": 9, "b": 9}  # 3 rounds of 1 warm-up and 6 // 3 timed calls

@@ -199,17 +199,23 @@ def onnx_runner(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return logits
 
 
-def median_ms(call: Callable[[torch.Tensor], Any], x: torch.Tensor, repeats: int, warmup: int) -> float:
-    """Median wall time of call(x) in milliseconds over `repeats` calls after `warmup` untimed ones."""
+def interleaved_median_ms(
+    calls: dict[str, Callable[[torch.Tensor], Any]], x: torch.Tensor, repeats: int, warmup: int, rounds: int
+) -> dict[str, float]:
+    """Median wall time of each call(x) in milliseconds, over `rounds` rounds that take the calls in turn,
+    each call timed repeats // rounds times per round after `warmup` untimed calls: a change in the
+    machine's load during the measurement hits every call alike instead of the one timed at that moment."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        for _ in range(warmup):
-            call(x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            call(x)
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for _ in range(rounds):
+            for name, call in calls.items():
+                for _ in range(warmup):
+                    call(x)
+                for _ in range(max(1, repeats // rounds)):
+                    start = time.perf_counter()
+                    call(x)
+                    times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(seconds) for name, seconds in times.items()}
 
 
 @torch.inference_mode()
