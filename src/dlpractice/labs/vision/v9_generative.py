@@ -100,7 +100,7 @@ PRESETS = {
         "eval_every": 1000,
         "log_every": 50,
         "ddim_steps": (10, 50),
-        "small_steps": 1000,
+        "small_steps": 800,
         "gan_steps": 2000,
     },
 }
