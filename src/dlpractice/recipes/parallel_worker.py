@@ -238,16 +238,19 @@ def train_pipeline(job: dict, data: Batches, rank: int, world: int, micro_batche
         "state": stage_state(model, layers),
         "losses": losses,
         "idle": statistics.mean(idle),
-        "events": [(kind, m, a - start, b - start) for kind, m, a, b in last.events],
+        "start": start,
+        "events": last.events,
     }
     everyone = [None] * world
     dist.all_gather_object(everyone, mine)
+    origin = min(got["start"] for got in everyone)  # the monotonic clock is the machine's, not the process's
     return {
         "state": {k: v for got in everyone for k, v in got["state"].items()},
         "losses": everyone[-1]["losses"],
         "seconds_per_step": statistics.median(walls),
         "idle_fraction": statistics.mean(got["idle"] for got in everyone),
-        "timeline": [got["events"] for got in everyone],  # per stage: (F|B, micro, start, end)
+        # per stage: (F|B, micro, start, end), seconds from the first stage's start of the last step
+        "timeline": [[(k, m, a - origin, b - origin) for k, m, a, b in got["events"]] for got in everyone],
     }
 
 
