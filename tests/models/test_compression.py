@@ -107,12 +107,12 @@ def test_distilled_student_trains_alone_and_keeps_the_teacher_frozen(cnn) -> Non
 
 
 def test_int8_models_stay_close_to_the_float_model(cnn) -> None:
-    x, float_logits = images(), cnn(images())[0]
+    x, float_logits = images(), cnn(images())[0].detach()
     static = dep.quantise_static(cnn, images(64, seed=5))
     dynamic = dep.quantise_dynamic(cnn)
-    spread = float(float_logits.detach().abs().max())
+    spread = float(float_logits.abs().max())
     for model in (static, dynamic):
-        assert float((model(x) - float_logits).abs().max()) < 0.1 * spread
+        assert float((model(x).detach() - float_logits).abs().max()) < 0.1 * spread
     assert len(dep.state_bytes(static)) < len(dep.state_bytes(cnn))
     assert [w.dtype for w in dep.int8_weights(static)] == [torch.qint8, torch.qint8]
 
@@ -132,9 +132,12 @@ def test_static_int8_round_trips_through_its_saved_state(cnn, tmp_path) -> None:
 def test_qat_trains_through_fit_contract_and_converts(cnn) -> None:
     qat = dep.prepare_qat(copy.deepcopy(cnn), images(2))
     logits, loss = qat(images(), torch.arange(16) % 10)
-    loss.backward()
+    loss.backward()  # straight-through: the float weights behind the fake quantisation get gradients
+    assert all(p.grad is not None for p in qat.parameters() if p.requires_grad)
     converted = dep.convert_qat(qat)
-    assert float((converted(images()) - cnn(images())[0]).abs().max()) < 0.1 * float(logits.abs().max() + 1)
+    with torch.no_grad():
+        spread = float(cnn(images())[0].abs().max())
+        assert float((converted(images()) - cnn(images())[0]).abs().max()) < 0.1 * spread
 
 
 def test_torchscript_and_onnx_give_the_float_model_outputs(cnn, tmp_path) -> None:
