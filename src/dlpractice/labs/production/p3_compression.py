@@ -13,9 +13,11 @@ From it (models/compression.py, models/deployment.py):
 - a small student (a quarter of the width) trained from the labels alone and with Hinton's distillation
   loss from the teacher;
 - TorchScript and ONNX exports of the teacher, their outputs compared with PyTorch's, ONNX run by onnxruntime.
+
 Every variant gets its test accuracy, the bytes of the file it saves as (and gzipped: pruning's zeros only
 shrink a compressed file), and its median latency at batch 1 and at `latency_batch`, one thread, after a
-warm-up; the machine's load is recorded beside the timings. The run serves the static int8 model.
+warm-up, the variants timed in turn round after round (the machine's load, recorded beside the timings,
+then hits them alike). The run serves the static int8 model.
 Simplified: one seed, one-shot pruning, no per-layer sparsity search, onnxruntime's own int8 not tried.
 """
 
