@@ -273,7 +273,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     with ctx.progress(total=cfg.seeds) as bar:
         for seed in range(ctx.seed, ctx.seed + cfg.seeds):
             runs.append(judge(encoders, cfg, data, seed))
-            bar.update(len(runs), simclr=runs[-1][f"simclr_probe_{min(cfg.shots)}"])
+            bar.update(len(runs), val=runs[-1][f"simclr_probe_{min(cfg.shots)}"])
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     rows = [
         [f"{NAMES[n]}: {how}", *[f"{mean[f'{n}_{how}_{s}']:.1%}" for s in cfg.shots]]
