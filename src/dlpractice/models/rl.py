@@ -94,7 +94,7 @@ class Stepper:
 
     def step(self, action: int) -> Transition:
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
-        done = Transition(self.obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
+        transition = Transition(self.obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
         self.steps += 1
         self.episode_return += float(reward)
         if terminated or truncated:
@@ -104,7 +104,7 @@ class Stepper:
             next_obs, _ = self.env.reset()
             self.episode_return = 0.0
         self.obs = next_obs
-        return done
+        return transition
 
 
 def play(env_id: str, seed: int, choose: Callable[[np.ndarray], int]) -> tuple[float, np.ndarray]:
