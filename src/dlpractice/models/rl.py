@@ -212,6 +212,8 @@ def epsilon_at(step: int, s: DQNSettings) -> float:
 
 
 def train_dqn(env_id: str, seed: int, s: DQNSettings) -> tuple[QNetwork, Curve]:
+    """DQN: act epsilon-greedily into a replay buffer; every dqn_train_every env steps one Huber TD step on a
+    sampled minibatch; every dqn_target_every steps the target network becomes a copy of the online one."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     obs_dim, n_actions, _ = game_shape(env_id)
