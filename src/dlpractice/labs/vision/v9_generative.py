@@ -1,13 +1,14 @@
 """V9 · Generative models: an autoencoder, a VAE, a DCGAN and a DDPM draw digits; an FID-style score.
 
-Four generators (models/generative.py) learn MNIST digits in [-1, 1]: an autoencoder (sampled from a Gaussian
-fitted to its latent codes, to show why an AE is not a generator), a VAE (ELBO terms, a t-SNE map of its
-latent space, interpolations), a DCGAN (its own two-player loop) and a DDPM (epsilon prediction, ancestral
-sampling, and DDIM with fewer steps: FID against steps). Each draws as many digits as one half of the test
-split holds; the FID (metrics/fid.py, checked against torchmetrics in the run) compares them with that half
-in the features of a small digit classifier trained here on the training split (there is no Inception
-offline), so scores compare within this lab only. Real-vs-real (the other test half) is the floor. Mode
-coverage: the entropy of the classifier's predicted classes over the samples (ln 10 = 2.30 is even).
+Four generators (models/generative.py) learn MNIST digits in [-1, 1]: an autoencoder (sampled from a
+Gaussian fitted to its codes after training: nothing in its loss makes it a generator), a VAE (ELBO terms,
+a t-SNE map of its latent space, interpolations), a DCGAN (its own two-player loop) and a DDPM (epsilon
+prediction, ancestral sampling, and DDIM with fewer steps: FID against steps). Each draws n_fid digits
+(at most half the test split); the FID (metrics/fid.py, checked against torchmetrics in the run) compares
+them with as many digits of one test half in the features of a small digit classifier trained here on the
+training split (there is no Inception offline), so scores compare within this lab only. Real-vs-real (the
+other test half) is the floor. Mode coverage: the entropy of the classifier's predicted classes over the
+samples (ln 10 = 2.30 is even).
 Simplified: small models and minutes of CPU training, no EMA of the DDPM's weights, no class conditioning.
 """
 
