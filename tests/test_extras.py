@@ -14,7 +14,14 @@ import pytest
 
 from dlpractice import registry
 from dlpractice.errors import DlpError
-from dlpractice.extras import EXTRA_MODULES, TRACK_EXTRA, extra_for, missing_extra
+from dlpractice.extras import (
+    EXTRA_MODULES,
+    MODULE_EXTRA,
+    TRACK_EXTRA,
+    extra_for,
+    missing_extra,
+    require_modules,
+)
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -111,3 +118,14 @@ def test_dlp_list_without_the_nlp_extra_still_lists_every_lab(tmp_path) -> None:
     n7 = next(line for line in done.stdout.splitlines() if " n7 " in line)
     assert "needs its extra" in n7
     assert "makemore-mlp" in done.stdout and "val_loss ≤ 2.12" in done.stdout  # core labs as before
+
+
+def test_require_modules_names_the_extra_of_the_first_missing_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_modules("lab p3", "numpy", "torch")  # installed: nothing happens
+    monkeypatch.setitem(MODULE_EXTRA, "not_installed_here", "vision")
+    with pytest.raises(
+        DlpError, match=r"^lab p3 needs the vision extra \(not_installed_here is not installed\)"
+    ):
+        require_modules("lab p3", "numpy", "not_installed_here")
+    with pytest.raises(DlpError, match="^lab p3 needs nor_this_one, which is not installed$"):
+        require_modules("lab p3", "nor_this_one")

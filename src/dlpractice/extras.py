@@ -86,3 +86,13 @@ def require_track(track: str, what: str) -> None:
     for module in EXTRA_MODULES[extra]:
         if importlib.util.find_spec(module) is None:
             raise needs_extra(what, extra, module)
+
+
+def require_modules(what: str, *modules: str) -> None:
+    """Fail in one line, before any work, when a module `what` imports later (lazily) is not installed."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            extra = extra_for(module)
+            if extra is None:
+                raise DlpError(f"{what} needs {module}, which is not installed")
+            raise needs_extra(what, extra, module)

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from dlpractice.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, Probability, UnitInterval
 from dlpractice.data.batching import TensorData
 from dlpractice.data.images import CLASSES, load_image_data, to_model_input
+from dlpractice.extras import require_modules
 from dlpractice.metrics import compression_figures as figs
 from dlpractice.models import compression as comp
 from dlpractice.models import deployment as dep
@@ -260,6 +261,7 @@ def parity(teacher: PlainCNN, rows: dict[str, dict], labels: torch.Tensor, cfg: 
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
+    require_modules("lab p3", "onnx", "onnxscript", "onnxruntime")  # the export comes after the training
     data = load_image_data(cfg.dataset, ctx.data, ctx.data_dir)
     info = data.describe() | {"dataset": cfg.dataset}
     ctx.record_data(info | {"split": f"{info['n_train']}/{info['n_val']}/{info['n_test']} images"})
