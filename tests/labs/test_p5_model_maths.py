@@ -50,3 +50,11 @@ def test_smoke_run_predicts_what_it_measures(smoke) -> None:
     assert "| gpt64 |" in report and "Compute-optimal budgets" in report and "checkpointed" in report
     record = json.loads((smoke.run_dir / "run.json").read_text())
     assert record["data_info"]["data_source"] == "embedded"
+
+
+def test_a_width_the_heads_do_not_divide_is_one_line() -> None:
+    from dlpractice.config import validate
+    from dlpractice.errors import DlpError
+
+    with pytest.raises(DlpError, match="gpt_widths must be multiples of n_head"):
+        validate(p5.Config(gpt_widths=(30, 64)))

@@ -17,6 +17,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -203,9 +204,9 @@ def measured_state_bytes(model: nn.Module, optimiser: torch.optim.Optimizer) -> 
     }
 
 
-def saved_bytes(model: nn.Module, forward: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
-    """(bytes of the tensors autograd saves for backward during `forward()`, its loss). Each storage counts
-    once (a layer's output saved by it and by the next layer is one tensor), parameters not at all."""
+def saved_bytes(model: nn.Module, forward: Callable[[], Any]) -> tuple[int, Any]:
+    """(bytes of the tensors autograd saves for backward during `forward()`, what it returns). Each storage
+    counts once (a layer's output saved by it and by the next layer is one tensor), parameters not at all."""
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages: dict[int, int] = {}
 

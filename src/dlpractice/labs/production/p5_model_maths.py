@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from dlpractice.config import PositiveFloat, PositiveInt
+from dlpractice.config import PositiveFloat, PositiveInt, require
 from dlpractice.metrics import model_maths as mm
 from dlpractice.metrics.model_maths_figures import flops_figure, memory_figure, mfu_figure, sequence_figure
 from dlpractice.models.convnets import PlainCNN
@@ -57,6 +57,9 @@ class Config:
     timing_repeats: PositiveInt = 10  # timed Adam steps per model; the median is reported
     matmul_sizes: tuple[PositiveInt, ...] = (128, 256, 512, 1024)  # float32 square matmuls; best = peak
     budget_params: tuple[PositiveFloat, ...] = (1e6, 1e7, 1e8, 1e9, 7e10)  # compute-optimal table
+
+    def check(self) -> None:
+        require(all(w % self.n_head == 0 for w in self.gpt_widths), "gpt_widths must be multiples of n_head")
 
 
 PRESETS = {
@@ -201,10 +204,6 @@ def measure_case(case: Case, cfg: Config, peak: float) -> tuple[dict[str, float]
     return {f"{case.name}_{k}": float(v) for k, v in metrics.items()}, memory
 
 
-def lm_loss(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return model(idx, targets)[1]
-
-
 def sequence_sweep(cfg: Config) -> dict[str, dict[str, list[int]]]:
     """The GPT of the middle width at each sequence length: activations saved for backward (float32, each
     block checkpointed, bfloat16) and the KV cache of inference, predicted and measured."""
@@ -219,7 +218,7 @@ def sequence_sweep(cfg: Config) -> dict[str, dict[str, list[int]]]:
         idx, targets = token_batch(cfg, seq)
         for name, (model, options) in variants.items():
             sweep[name]["predicted"].append(mm.gpt_saved_bytes(c, cfg.batch_size, seq, **options))
-            measured = mm.saved_bytes(model, partial(lm_loss, model, idx, targets))[0]
+            measured = mm.saved_bytes(model, partial(model, idx, targets))[0]
             sweep[name]["measured"].append(measured)
         sweep["kv_cache"]["predicted"].append(mm.kv_cache_bytes(c, cfg.batch_size, seq))
         sweep["kv_cache"]["measured"].append(mm.measured_kv_cache_bytes(variants["float32"][0], idx))
