@@ -92,8 +92,12 @@ def test_ctrl_c_ends_every_process(tmp_path: Path) -> None:
         "open(os.path.join(sys.argv[1], os.environ['RANK']), 'w').write(str(os.getpid()))\n"
         "time.sleep(300)\n"
     )
+    # Ctrl-C as a terminal delivers it, even when this test runs in the background (whose children
+    # inherit SIGINT ignored)
     lab = (
-        "import sys\nfrom pathlib import Path\nfrom dlpractice.labs.production.p4_distributed import launch\n"
+        "import signal\nfrom pathlib import Path\n"
+        "from dlpractice.labs.production.p4_distributed import launch\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"launch([{str(worker)!r}, {str(tmp_path)!r}], 2, 0, Path({str(tmp_path / 'log.txt')!r}))\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", lab], stderr=subprocess.PIPE, text=True)
@@ -102,10 +106,13 @@ def test_ctrl_c_ends_every_process(tmp_path: Path) -> None:
         time.sleep(0.5)
     pids = [int((tmp_path / rank).read_text()) for rank in "01"]
     parent.send_signal(signal.SIGINT)
-    assert parent.wait(timeout=60) != 0
+    try:
+        assert parent.wait(timeout=60) != 0
+    finally:
+        parent.kill()
     assert "KeyboardInterrupt" in parent.stderr.read()
     time.sleep(1)
-    assert all(gone(pid) for pid in pids), "a worker outlived the interrupted launcher"
-    for pid in pids:  # nothing left to clean up, whatever the assertion said
-        if not gone(pid):
-            os.kill(pid, signal.SIGKILL)
+    alive = [pid for pid in pids if not gone(pid)]
+    for pid in alive:  # leave nothing running, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "a worker outlived the interrupted launcher"
