@@ -116,3 +116,11 @@ def test_ctrl_c_ends_every_process(tmp_path: Path) -> None:
     for pid in alive:  # leave nothing running, then fail
         os.kill(pid, signal.SIGKILL)
     assert not alive, "a worker outlived the interrupted launcher"
+
+
+@pytest.mark.slow
+def test_a_failing_process_is_one_line_with_its_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("import a_module_nobody_has\n")
+    with pytest.raises(DlpError, match="ModuleNotFoundError: No module named 'a_module_nobody_has'"):
+        p4.launch([str(broken)], 2, 0, tmp_path / "log.txt")

@@ -21,6 +21,7 @@ plain SGD without momentum, clipping or schedule, so that every engine does the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -40,6 +41,7 @@ from dlpractice.config import PositiveFloat, PositiveInt, Range, require
 from dlpractice.data.mnist import load_mnist
 from dlpractice.distributed import process_count
 from dlpractice.errors import DlpError
+from dlpractice.extras import needs_extra
 from dlpractice.recipes.parallel import build_mlp
 from dlpractice.recipes.parallel_worker import sgd_loop
 from dlpractice.registry import lab
@@ -52,6 +54,10 @@ LAB = lab("p4", requires=("f7", "v1"), data=("mnist",), metric="ddp_max_weight_d
 
 Engine = Literal["ddp", "hand_allreduce", "accelerate", "lightning", "hf_trainer"]
 PIPELINES = ("pipeline_naive", "pipeline_gpipe")
+ENGINE_MODULES = {
+    "lightning": ("lightning", "production"),
+    "hf_trainer": ("transformers", "nlp"),
+}  # (module, extra)
 
 
 @dataclass
@@ -135,11 +141,10 @@ def launch(command: list[str], processes: int, port: int, log: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
             raise
-    if code != 0:
-        lines = [line for line in log.read_text().splitlines() if line.strip()]
-        raise DlpError(
-            f"the {processes} processes failed ({lines[-1] if lines else f'exit {code}'}); see {log}"
-        )
+    if code != 0:  # torchrun's log ends on a summary: the line that says why is the last error
+        lines = [line.strip() for line in log.read_text().splitlines() if line.strip()]
+        errors = [line for line in lines if "Error:" in line] or lines or [f"exit {code}"]
+        raise DlpError(f"the {processes} processes failed ({errors[0]}); see {log}")
 
 
 def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -199,6 +204,9 @@ def allreduce_figure(sizes: tuple[int, ...], seconds: list[float], n_params: int
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     if process_count() > 1:
         raise DlpError("lab p4 launches its own processes: run it as `dlp run p4`, not under torchrun")
+    for engine, (module, extra) in ENGINE_MODULES.items():
+        if engine in cfg.engines and importlib.util.find_spec(module) is None:
+            raise needs_extra(f"lab p4's {engine} engine", extra, module)
     splits = load_mnist(ctx.data, ctx.data_dir)
     ctx.record_data(splits.describe())
     x, y = global_batches(splits.x_train, splits.y_train, cfg, ctx.seed)
