@@ -592,6 +592,115 @@ MUTATIONS = {
     np.add.at(votes, (np.arange(len(test_f))[:, None], train_y[nearest]), 1)
     return votes.argmax(1)
     """,
+    "p3.1": """
+    masks = []
+    for w in weights:  # per layer, not global
+        magnitudes = w.detach().abs().flatten()
+        n_pruned = round(sparsity * magnitudes.numel())
+        keep = torch.ones_like(magnitudes)
+        if n_pruned > 0:
+            keep[torch.topk(magnitudes, n_pruned, largest=False).indices] = 0
+        masks.append(keep.view_as(w))
+    return masks
+    """,
+    "p3.2": """
+    lo, hi = float(x.min()), float(x.max())  # the range need not contain 0
+    scale = max((hi - lo) / (qmax - qmin), torch.finfo(torch.float32).eps)
+    zero_point = int(min(max(qmin - round(lo / scale), qmin), qmax))
+    q = torch.clamp(torch.round(x * (1 / scale)) + zero_point, qmin, qmax).long()
+    return AffineQuantised(q, scale, zero_point)
+    """,
+    "p3.3": """
+    t = temperature
+    log_p_student = F.log_softmax(student_logits / t, dim=1)
+    log_p_teacher = F.log_softmax(teacher_logits / t, dim=1)
+    kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean()
+    return alpha * kl + (1 - alpha) * F.cross_entropy(student_logits, targets)  # forgets the T² factor
+    """,
+    "p5.1": """
+        attention = linear_params(d, 3 * d, bias) + linear_params(d, d, bias)
+        mlp = linear_params(d, 4 * d, bias) + linear_params(4 * d, d, bias)
+        return attention + mlp  # forgets the two LayerNorms
+    """,
+    "p5.2": """
+        if isinstance(layer, nn.Linear):
+            rows = torch.Size(input_shape[:-1]).numel()
+            return 2 * rows * layer.in_features * layer.out_features
+        batch, _, height, width = input_shape  # the input's size, not the output's
+        kh, kw = layer.kernel_size
+        return 2 * batch * layer.out_channels * height * width * layer.in_channels // layer.groups * kh * kw
+    """,
+    "p5.3": """
+        weights = n_params * bytes_per_value
+        return {"weights": weights, "grads": weights, "optimiser": 0 if optimiser == "sgd" else weights}
+    """,
+    "p4.1": """
+    bucket = torch.cat([g.reshape(-1) for g in grads])
+    all_reduce(bucket)  # the sum over processes, never divided by world_size
+    offset = 0
+    for g in grads:
+        g.copy_(bucket[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+    """,
+    "p4.2": """
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    else:
+        order = list(range(n))
+    per_rank = math.ceil(n / world_size)
+    order = (order * math.ceil(per_rank * world_size / n))[: per_rank * world_size]
+    return order[rank * per_rank : (rank + 1) * per_rank]  # contiguous blocks, not every world_size-th
+    """,
+    "p4.3": """
+    if rank > 0:
+        x = wire.recv(in_shape, rank - 1)  # a leaf without a gradient: nothing to send back
+    out = stage(x)
+    if rank < world_size - 1:
+        wire.send(out.detach(), rank + 1)
+    return x, out
+    """,
+    "v9.1": """
+    z = mu + torch.exp(logvar) * noise  # the variance where the standard deviation belongs
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
+    return z, kl
+    """,
+    "v9.2": """
+    alpha_bar = alpha_bars[t].view(-1, 1, 1, 1).to(x0.dtype)
+    return alpha_bar * x0 + (1 - alpha_bar) * noise  # forgets the square roots
+    """,
+    "v9.3": """
+    alpha_bar, beta = alpha_bars[t], betas[t]
+    x0 = ((x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()).clamp(-1, 1)
+    if t == 0:
+        return x0
+    prev = alpha_bars[t - 1]
+    mean = (prev.sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - prev) * x_t) / (1 - alpha_bar)
+    return mean + beta.sqrt() * noise  # the forward step's std, not the posterior's
+    """,
+    "r2.1": """
+    returns = torch.zeros_like(rewards)
+    future = last_value
+    for t in reversed(range(len(rewards))):
+        future = rewards[t] + gamma * future  # runs on across episode ends
+        returns[t] = future
+    return returns
+    """,
+    "r2.2": """
+    advantages = torch.zeros_like(rewards)
+    next_value, running = last_value, 0.0
+    for t in reversed(range(len(rewards))):
+        alive = 1.0 - episode_ends[t]
+        delta = rewards[t] + gamma * alive * next_value - values[t]
+        running = delta + gamma * alive * running  # forgets lambda
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+    """,
+    "r2.3": """
+    ratio = torch.exp(log_probs - old_log_probs)
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
+    return -torch.max(ratio * advantages, clipped * advantages).mean()  # the optimistic maximum
+    """,
 }
 
 
