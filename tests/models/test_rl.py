@@ -49,9 +49,10 @@ def direct_sum(
 
 def sb3_buffer(rewards, values, ends, last_value: float, gamma: float, lam: float):
     """Stable-Baselines3's RolloutBuffer filled with the same rollout: it marks episode *starts* instead."""
-    buffers = pytest.importorskip("stable_baselines3.common.buffers")
+    from stable_baselines3.common.buffers import RolloutBuffer
+
     steps = len(rewards)
-    buffer = buffers.RolloutBuffer(
+    buffer = RolloutBuffer(
         steps, gym.spaces.Box(-1, 1, (1,)), gym.spaces.Discrete(2), "cpu", gae_lambda=lam, gamma=gamma
     )
     buffer.rewards[:, 0], buffer.values[:, 0] = rewards.numpy(), values.numpy()
