@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from dlpractice.models import rl
+from dlpractice.practice.checks.test_r2_rl_games import direct_advantages
 
 GAMMA, LAM = 0.9, 0.8
 
@@ -24,27 +25,6 @@ def random_rollout(seed: int, steps: int = 40) -> tuple[torch.Tensor, torch.Tens
     ends = (torch.rand(steps, generator=g) < 0.15).float()
     ends[-1] = 0.0
     return rewards, values, ends, float(torch.randn(1, generator=g))
-
-
-def direct_sum(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    ends: torch.Tensor,
-    last_value: float,
-    gamma: float,
-    lam: float,
-) -> np.ndarray:
-    """The definitions written out, O(T^2): A_t = sum_k (gamma lam)^k delta_{t+k} up to the episode's end."""
-    r, v, e = rewards.double().numpy(), values.double().numpy(), ends.numpy()
-    next_v = np.append(v[1:], last_value) * (1 - e)
-    delta = r + gamma * next_v - v
-    out = np.zeros(len(r))
-    for t in range(len(r)):
-        for k in range(t, len(r)):
-            out[t] += (gamma * lam) ** (k - t) * delta[k]
-            if e[k]:
-                break
-    return out
 
 
 def sb3_buffer(rewards, values, ends, last_value: float, gamma: float, lam: float):
@@ -65,7 +45,7 @@ def sb3_buffer(rewards, values, ends, last_value: float, gamma: float, lam: floa
 def test_gae_matches_stable_baselines3_and_the_direct_sum(seed: int) -> None:
     rewards, values, ends, last_value = random_rollout(seed)
     ours = rl.gae(rewards, values, ends, last_value, GAMMA, LAM).numpy()
-    assert np.allclose(ours, direct_sum(rewards, values, ends, last_value, GAMMA, LAM), atol=1e-5)
+    assert np.allclose(ours, direct_advantages(rewards, values, ends, last_value, GAMMA, LAM), atol=1e-5)
     assert np.allclose(
         ours, sb3_buffer(rewards, values, ends, last_value, GAMMA, LAM).advantages[:, 0], atol=1e-5
     )
@@ -85,7 +65,7 @@ def test_reward_to_go_matches_stable_baselines3_and_the_direct_sum(seed: int) ->
     rewards, values, ends, last_value = random_rollout(seed)
     ours = rl.discounted_returns(rewards, ends, GAMMA, last_value).numpy()
     zero = torch.zeros_like(values)  # with V = 0 and lambda = 1, the advantage is the discounted return
-    assert np.allclose(ours, direct_sum(rewards, zero, ends, last_value, GAMMA, 1.0), atol=1e-5)
+    assert np.allclose(ours, direct_advantages(rewards, zero, ends, last_value, GAMMA, 1.0), atol=1e-5)
     assert np.allclose(
         ours, sb3_buffer(rewards, values, ends, last_value, GAMMA, 1.0).returns[:, 0], atol=1e-5
     )
