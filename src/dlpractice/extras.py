@@ -49,7 +49,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "serve": ("fastapi", "uvicorn", "python_multipart", "gradio", "onnxruntime"),
     "rl": ("gymnasium",),
-    "production": ("lightning",),
+    "production": ("lightning", "shap", "lime", "fairlearn"),
+    "timeseries": ("statsmodels",),
     "postgres": ("psycopg",),  # dlp sweep --storage postgresql://...
 }
 MODULE_EXTRA = {module: extra for extra, modules in EXTRA_MODULES.items() for module in modules}
