@@ -4,9 +4,10 @@ direct multi-step head: all H future steps come out of one forward pass, nothing
 autoencoder, and the detectors' scores (forecast-residual z-scores, reconstruction errors).
 
 The neural models see a window relative to its last observed value, divided by one scale fitted on the
-training windows (`WindowScaler`): a series with a trend (CO2) then looks alike in every decade, so a model
-trained on the 1960s can forecast the 1990s, which values scaled by the training mean and std would not let
-it do (they lie outside anything it saw).
+training windows (`WindowScaler`), where the series has a trend: CO2 then looks alike in every decade, so a
+model trained on the 1960s can forecast the 1990s, which values scaled by the training mean and std would not
+let it do (they lie outside anything it saw). A series without a trend keeps its level (training mean and
+std): how far sunspots are from 0 says where in the cycle they are.
 """
 
 from __future__ import annotations
@@ -24,29 +25,39 @@ from dlpractice.errors import DlpError
 
 @dataclass(frozen=True)
 class WindowScaler:
-    """x -> (x - x_last) / scale for inputs and targets; `scale` is fitted on training windows only."""
+    """x -> (x - reference) / scale for inputs and targets, fitted on training windows only. The reference
+    is each window's last value (`mean` None: for a series with a trend) or the training mean (a level
+    that matters, as sunspots' distance from 0 does)."""
 
     scale: float
+    mean: float | None = None
 
     @classmethod
-    def fit(cls, inputs: np.ndarray) -> WindowScaler:
-        """The std of the training inputs around each window's last value."""
-        spread = float(np.std(inputs - inputs[:, -1:]))
-        if spread == 0:
+    def fit(cls, inputs: np.ndarray, relative_to: Literal["last", "mean"]) -> WindowScaler:
+        """The training inputs' std around each window's last value, or around their mean."""
+        if relative_to == "last":
+            scaler = cls(float(np.std(inputs - inputs[:, -1:])))
+        else:
+            scaler = cls(float(np.std(inputs)), float(np.mean(inputs)))
+        if scaler.scale == 0:
             raise DlpError("the training windows are constant: nothing to scale by")
-        return cls(spread)
+        return scaler
+
+    def reference(self, inputs: np.ndarray) -> np.ndarray | float:
+        """(N, 1) each window's last value, or the training mean."""
+        return inputs[:, -1:] if self.mean is None else self.mean
 
     def inputs(self, inputs: np.ndarray) -> torch.Tensor:
-        """(N, L) -> (N, L) float32 relative to each window's last value."""
-        return torch.as_tensor((inputs - inputs[:, -1:]) / self.scale, dtype=torch.float32)
+        """(N, L) -> (N, L) float32."""
+        return torch.as_tensor((inputs - self.reference(inputs)) / self.scale, dtype=torch.float32)
 
     def targets(self, inputs: np.ndarray, targets: np.ndarray) -> torch.Tensor:
-        """(N, H) -> (N, H) float32, relative to the last value of each input window."""
-        return torch.as_tensor((targets - inputs[:, -1:]) / self.scale, dtype=torch.float32)
+        """(N, H) -> (N, H) float32, with the reference of each target's input window."""
+        return torch.as_tensor((targets - self.reference(inputs)) / self.scale, dtype=torch.float32)
 
     def invert(self, inputs: np.ndarray, predicted: torch.Tensor) -> np.ndarray:
         """(N, H) model outputs back to the series' unit."""
-        return predicted.double().numpy() * self.scale + inputs[:, -1:]
+        return predicted.double().numpy() * self.scale + self.reference(inputs)
 
 
 class WindowMLP(nn.Module):

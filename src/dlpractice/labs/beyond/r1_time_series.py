@@ -45,6 +45,7 @@ LAB = lab("r1", requires=("l5",), data=("co2", "sunspots"), metric="lstm_mase", 
 Network = Literal["mlp", "gru", "lstm"]
 Order = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt]
 SeasonalOrder = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
+Scaling = Literal["last", "mean"]
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Config(FitConfig):  # fit()'s knobs train every forecaster
     co2_seasonal_order: SeasonalOrder = (0, 1, 1, 12)
     sunspots_order: Order = (9, 0, 0)
     sunspots_seasonal_order: SeasonalOrder = (0, 0, 0, 0)
+    co2_scaling: Scaling = "last"  # windows relative to their last value: the trend does not matter
+    sunspots_scaling: Scaling = "mean"  # the training mean and std: the level says where the cycle is
     interval: Fraction = 0.8  # the LSTM's prediction interval should hold this share of the truths
     anomaly_length: PositiveInt = 3000  # steps of the generated series
     anomaly_lookback: PositiveInt = 48  # the one-step forecaster's window (two daily seasons)
@@ -121,7 +124,7 @@ def forecast_series(series: ts.Series, cfg: Config, ctx: RunContext) -> dict:
     val_start, test_start = ts.split_points(len(values), cfg.val_fraction, cfg.test_fraction)
     spans = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, len(values))}
     raw = {split: ts.windows(values, lookback, horizon, *span) for split, span in spans.items()}
-    scaler = fc.WindowScaler.fit(raw["train"][0])  # fitted on the training windows only
+    scaler = fc.WindowScaler.fit(raw["train"][0], getattr(cfg, f"{series.name}_scaling"))  # train only
     data = {split: (scaler.inputs(x), scaler.targets(x, y)) for split, (x, y) in raw.items()}
     test_x, test_y = raw["test"]
     origins = ts.origins(lookback, horizon, test_start, len(values))
@@ -185,7 +188,9 @@ def forecast_table(name: str, result: dict, metrics: dict[str, float], cfg: Conf
     rows = []
     for model in result["forecasts"]:
         key = f"{name}_{model.replace(' ', '_')}"
-        spread = f" ± {metrics[f'{key}_mase_std']:.3f}" if f"{key}_mase_std" in metrics else ""
+        spread = (
+            f" ± {metrics[f'{key}_mase_std']:.3f}" if cfg.seeds > 1 and model in result["per_seed"] else ""
+        )
         rows.append(
             [
                 model,
@@ -208,7 +213,7 @@ def anomaly_scores(gen: ts.AnomalySeries, cfg: Config, ctx: RunContext) -> tuple
     spans = {"train": (0, val_start), "val": (val_start, test_start)}
     # one-step forecaster: residual z-scores
     raw = {split: ts.windows(values, lookback, 1, *span) for split, span in spans.items()}
-    scaler = fc.WindowScaler.fit(raw["train"][0])
+    scaler = fc.WindowScaler.fit(raw["train"][0], "mean")  # the generated series has no trend
     torch.manual_seed(ctx.seed)
     forecaster = fc.RecurrentForecaster("lstm", 1, cfg.hidden)
     data = {split: (scaler.inputs(x), scaler.targets(x, y)) for split, (x, y) in raw.items()}
@@ -216,10 +221,10 @@ def anomaly_scores(gen: ts.AnomalySeries, cfg: Config, ctx: RunContext) -> tuple
     every_x, every_y = ts.windows(values, lookback, 1, 0, len(values))  # origins lookback .. T-1
     residuals = every_y[:, 0] - scaler.invert(every_x, fc.predict(forecaster, scaler.inputs(every_x)))[:, 0]
     z = np.concatenate([np.zeros(lookback), fc.residual_zscores(residuals, cfg.zscore_window)])  # (T,)
-    # autoencoder: windows scaled by the training span's mean and std
-    mean, std = values[:val_start].mean(), values[:val_start].std()
-    scaled = torch.as_tensor((values - mean) / std, dtype=torch.float32)
-    every = scaled.unfold(0, cfg.ae_window, 1)  # (T - W + 1, W) windows starting at 0, 1, ...
+    # autoencoder: windows scaled alike, by the training span's mean and std
+    every = (
+        scaler.inputs(values[None]).squeeze(0).unfold(0, cfg.ae_window, 1)
+    )  # (T - W + 1, W) from 0, 1, ...
     starts = torch.arange(len(every))
     ae_data = {
         "train": (every[starts + cfg.ae_window <= val_start],) * 2,
