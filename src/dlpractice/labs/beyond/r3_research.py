@@ -125,7 +125,8 @@ PRESETS = {
 }
 
 
-def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
+def validate(cfg: Config) -> None:
+    """Settings that cannot work, refused in one line before anything is trained."""
     if 1 not in cfg.shots:
         raise DlpError(f"shots={cfg.shots} lacks 1: the lab's metric is 5-way 1-shot accuracy")
     if not 2 <= cfg.train_ways <= cfg.train_letters <= 26 - WAYS:
@@ -138,6 +139,10 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         )
     if cfg.held_out >= cfg.views:
         raise DlpError(f"held_out={cfg.held_out} leaves none of views={cfg.views} to train on")
+
+
+def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
+    validate(cfg)
     mnist = load_mnist(ctx.data, ctx.data_dir)
     origin = f"few-shot: generated letters; federated: {mnist.origin}; NeRF: rendered by render3d"
     ctx.record_data(mnist.describe() | {"data_origin": origin})
