@@ -82,7 +82,7 @@ def windows(
         raise DlpError(
             f"the span [{start}, {stop}) holds no window of lookback {lookback} and horizon {horizon}"
         )
-    # BEGIN EXERCISE r1.1: inputs series[t-lookback:t] and targets series[t:t+horizon] for every origin t
+    # BEGIN EXERCISE r1.1: per origin t, the lookback steps before t (input), the horizon from t (target)
     origins = np.arange(max(start, lookback), stop - horizon + 1)  # (N,)
     inputs = series[origins[:, None] + np.arange(-lookback, 0)]  # (N, lookback)
     targets = series[origins[:, None] + np.arange(horizon)]  # (N, horizon)

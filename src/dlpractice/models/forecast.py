@@ -177,7 +177,7 @@ def residual_zscores(residuals: np.ndarray, window: int) -> np.ndarray:
     only, so the detector could run live); 0 for the first `window` steps, which have no full past."""
     if len(residuals) <= window:
         raise DlpError(f"{len(residuals)} residuals are too few for a z-score window of {window}")
-    # BEGIN EXERCISE r1.3: z_t = (r_t - mean(r[t-window:t])) / std(r[t-window:t]); |z_t|, 0 before `window`
+    # BEGIN EXERCISE r1.3: |z_t| of each residual against the mean and std of the window residuals before it
     past = np.lib.stride_tricks.sliding_window_view(residuals[:-1], window)  # (T - window, window)
     z = (residuals[window:] - past.mean(axis=1)) / (past.std(axis=1) + 1e-8)
     return np.concatenate([np.zeros(window), np.abs(z)])
