@@ -105,11 +105,12 @@ class AnomalySeries:
     period: int = 24
 
 
-def generate_anomalies(length: int, seed: int, period: int = 24, spacing: int = 150) -> AnomalySeries:
-    """A seasonal signal with one anomaly in each stretch of `spacing` steps (after the first).
+def generate_anomalies(length: int, seed: int, period: int = 24, spacing: int = 200) -> AnomalySeries:
+    """A seasonal signal with one anomaly in each stretch of `spacing` steps (after the first): rare
+    enough (about a tenth of the steps) that flagging everything is a poor detector.
 
-    Spikes are one step of 4-6 noise standard deviations; a level shift adds 2-3 for 24-72 steps; a changed
-    season replaces the daily shape by one shifted a quarter to a half period for 48-96 steps. The noise is
+    Spikes are one step of 4-6 noise standard deviations; a level shift adds 2-3 for 12-36 steps; a changed
+    season replaces the daily shape by one shifted a quarter to a half period for 24-48 steps. The noise is
     AR(1) (phi 0.6), so a forecaster has something to learn beyond the season."""
     if length < 2 * spacing:
         raise DlpError(f"a generated series of {length} steps is too short: at least {2 * spacing}")
@@ -130,16 +131,16 @@ def generate_anomalies(length: int, seed: int, period: int = 24, spacing: int = 
     events = []
     for slot in range(spacing, length - spacing + 1, spacing):
         kind = KINDS[rng.choice(3, p=[0.4, 0.3, 0.3])]
-        begin = slot + int(rng.integers(0, spacing - 100))
+        begin = slot + int(rng.integers(0, spacing - 60))  # so that the longest event ends inside its slot
         sign = rng.choice([-1.0, 1.0])
         if kind == "spike":
             end = begin + 1
             values[begin] += sign * rng.uniform(4, 6) * noise.std()
         elif kind == "shift":
-            end = begin + int(rng.integers(24, 73))
+            end = begin + int(rng.integers(12, 37))
             values[begin:end] += sign * rng.uniform(2, 3)
         else:
-            end = begin + int(rng.integers(48, 97))
+            end = begin + int(rng.integers(24, 49))
             shifted = season(rng.uniform(np.pi / 2, np.pi))
             values[begin:end] += shifted[begin:end] - season()[begin:end]
         labels[begin:end] = True

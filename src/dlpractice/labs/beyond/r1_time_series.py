@@ -65,7 +65,7 @@ class Config(FitConfig):  # fit()'s knobs train every forecaster
     co2_scaling: Scaling = "last"  # windows relative to their last value: the trend does not matter
     sunspots_scaling: Scaling = "mean"  # the training mean and std: the level says where the cycle is
     interval: Fraction = 0.8  # the LSTM's prediction interval should hold this share of the truths
-    anomaly_length: PositiveInt = 3000  # steps of the generated series
+    anomaly_length: PositiveInt = 6000  # steps of the generated series (one anomaly every 200)
     anomaly_lookback: PositiveInt = 48  # the one-step forecaster's window (two daily seasons)
     zscore_window: PositiveInt = 96  # past residuals each z-score is measured against
     ae_window: PositiveInt = 48
@@ -80,7 +80,7 @@ PRESETS = {
         "eval_every": 10,
         "log_every": 5,
         "hidden": 8,
-        "anomaly_length": 1500,
+        "anomaly_length": 2000,
         "anomaly_steps": 20,
         "ae_code": 4,
     },
