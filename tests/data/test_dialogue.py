@@ -64,8 +64,8 @@ def test_words_ids_and_contexts() -> None:
         *("we're", "open", "7:30", "am", ",", "the", "latte", "is", "3.50", "!"),
     ]
     vocab = Vocab.build(["hello there.", "hello!"])
-    assert vocab.decode(vocab.encode("hello there!", 10) + [EOS, 5]) == "hello there!"
-    assert vocab.encode("goodbye there", 10)[0] == UNK
+    assert vocab.decode(vocab.encode("hello there!") + [EOS, 5]) == "hello there!"
+    assert vocab.encode("goodbye there")[0] == UNK
     history = ["hello there.", "hello!", "hello hello there hello"]
     ids = context_ids(vocab, history, context_turns=2, max_len=3)
     # the last two turns, each cut to its last 3 words, <sep> between them, </s> at the end

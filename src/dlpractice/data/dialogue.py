@@ -351,9 +351,8 @@ class Vocab:
         common = [w for w, c in counts.most_common(max_size - len(SPECIALS)) if c >= min_count]
         return cls([*SPECIALS, *common])
 
-    def encode(self, text: str, limit: int) -> list[int]:
-        """The last `limit` word ids of the text (the end of a context matters most)."""
-        return [self.index.get(w, UNK) for w in tokens(text)][-limit:]
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(w, UNK) for w in tokens(text)]
 
     def decode(self, ids: list[int]) -> str:
         """Text of ids, stopping at </s>, skipping <pad> and <s>."""
@@ -371,7 +370,7 @@ def context_ids(vocab: Vocab, history: list[str], context_turns: int, max_len: i
     ids: list[int] = []
     for utterance in history[-context_turns:]:
         ids += [SEP] if ids else []
-        ids += vocab.encode(utterance, max_len)
+        ids += vocab.encode(utterance)[-max_len:]  # the end of a turn matters most
     return ids + [EOS]
 
 
@@ -401,7 +400,7 @@ class DialoguePairs:
             history: list[str] = []
             for user, bot, intent, slots in talk:
                 history.append(user)
-                reply = [BOS, *self.vocab.encode(bot, self.max_len)[: self.max_len], EOS]
+                reply = [BOS, *self.vocab.encode(bot)[: self.max_len], EOS]
                 context = " <sep> ".join(history[-self.context_turns :])
                 src = context_ids(self.vocab, history, self.context_turns, self.max_len)
                 out.append(Turn(intent, context, bot, src, reply, slots))
