@@ -268,7 +268,8 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
             logits = f(x_test)
             metrics[f"{name}_test_accuracy"] = float(((logits >= 0) == y_test).mean())
             metrics[f"{name}_test_auc"] = float(roc_auc_score(y_test, logits))
-        pick = np.random.default_rng(ctx.seed).choice(len(table.y["train"]), cfg.background, replace=False)
+        n_train = len(table.y["train"])
+        pick = np.random.default_rng(ctx.seed).choice(n_train, min(cfg.background, n_train), replace=False)
         background, rows = table.x["train"][pick], x_test[: cfg.n_explain]
         truth = (
             None
