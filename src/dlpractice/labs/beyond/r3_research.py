@@ -66,9 +66,9 @@ class Config:
     train_letters: PositiveInt = 16  # the first letters of a seeded shuffle train; the rest are unseen
     shots: tuple[PositiveInt, ...] = (1, 5)  # K of the test episodes (1 must be among them: the lab's metric)
     queries: PositiveInt = 15  # query images per class in every episode
-    train_ways: PositiveInt = 10  # classes per training episode (the paper: more ways in training helps)
-    width: PositiveInt = 64  # channels of every conv block of the encoder
-    episodes: PositiveInt = 2000  # training episodes of each prototypical network (one per shot count)
+    train_ways: PositiveInt = 5  # classes per training episode (the paper trains with more: it helps)
+    width: PositiveInt = 32  # channels of every conv block of the encoder (the paper: 64)
+    episodes: PositiveInt = 1500  # training episodes of each prototypical network (one per shot count)
     lr: PositiveFloat = 1e-3
     pretrain_steps: PositiveInt = 1000  # the baseline classifier's AdamW steps, batch 64
     test_episodes: PositiveInt = 600
@@ -91,7 +91,7 @@ class Config:
     frequencies: PositiveInt = 6  # L of the positional encoding (the comparison uses L and 0)
     nerf_width: PositiveInt = 64
     samples: PositiveInt = 32  # along each ray
-    nerf_steps: PositiveInt = 1500
+    nerf_steps: PositiveInt = 2000
     batch_rays: PositiveInt = 512
     nerf_lr: PositiveFloat = 5e-3
     nerf_eval_every: PositiveInt = 100
