@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from dlpractice.practice.checks.support import assert_close
+
 
 def game_values(n: int, worth) -> np.ndarray:
     """values[code] = worth(set of features in code) for every coalition of n features."""
@@ -21,7 +23,7 @@ def game_values(n: int, worth) -> np.ndarray:
 def test_an_additive_game_pays_each_feature_its_own_value(impl) -> None:
     a = np.array([0.5, -1.0, 2.0, 0.25])
     got = impl.shapley_from_values(game_values(4, lambda s: sum(a[i] for i in s)), 4)
-    np.testing.assert_allclose(got, a, atol=1e-12, err_msg="with v(S) = sum of a_i over S, phi_i must be a_i")
+    assert_close(got, a, "with v(S) = sum of a_i over S, phi_i must be a_i", atol=1e-12)
 
 
 @pytest.mark.exercise("p6.1")
@@ -29,8 +31,8 @@ def test_the_glove_game(impl) -> None:
     """Feature 0 holds a left glove, 1 and 2 a right one each; a pair is worth 1: phi = (2/3, 1/6, 1/6)."""
     values = game_values(3, lambda s: float(0 in s and bool(s & {1, 2})))
     got = impl.shapley_from_values(values, 3)
-    np.testing.assert_allclose(
-        got, [2 / 3, 1 / 6, 1 / 6], atol=1e-12, err_msg="the glove game's Shapley values"
+    assert_close(
+        got, [2 / 3, 1 / 6, 1 / 6], "the glove game's Shapley values are (2/3, 1/6, 1/6)", atol=1e-12
     )
 
 
@@ -47,9 +49,7 @@ def test_a_random_game_matches_the_definition_over_orderings(impl, n: int) -> No
             expected[i] += (values[code | 1 << i] - values[code]) / len(orders)
             code |= 1 << i
     got = impl.shapley_from_values(values, n)
-    np.testing.assert_allclose(
-        got, expected, atol=1e-12, err_msg="the mean marginal contribution over orderings"
-    )
+    assert_close(got, expected, "the mean marginal contribution over all orderings", atol=1e-12)
     assert got.sum() == pytest.approx(values[-1] - values[0]), (
         "efficiency: the values add up to v(all) - v(none)"
     )
