@@ -16,6 +16,8 @@ COLOURS = {
     "mlp": "tab:orange",
     "gru": "tab:green",
     "lstm": "tab:blue",
+    "forecaster": "tab:cyan",  # the anomaly detectors' networks
+    "autoencoder": "tab:red",
 }
 
 
