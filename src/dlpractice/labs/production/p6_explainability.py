@@ -219,10 +219,10 @@ def fairness(table: Table, f, cfg: Config) -> tuple[dict[str, float], dict, list
 
 
 def report(
-    ctx: RunContext, metrics: dict[str, float], methods: list[str], truth: bool, curve, outcomes
+    ctx: RunContext, metrics: dict[str, float], methods: list[str], truth: bool, curve, outcomes, top_k: int
 ) -> None:
     header = ["model", "method", "s / row", "rank corr. vs exact Shapley"]
-    header += ["rank corr. vs truth", "global rank corr. vs truth", "top-3 vs truth"] if truth else []
+    header += ["rank corr. vs truth", "global rank corr. vs truth", f"top-{top_k} vs truth"] if truth else []
     rows = []
     for name in ("mlp", "hgb"):
         for method in methods:
@@ -230,7 +230,7 @@ def report(
             if f"{key}_seconds_per_row" not in metrics:
                 continue
             suffixes = ["seconds_per_row", "exact_rank_corr"]
-            suffixes += ["truth_rank_corr", "truth_global_rank_corr", "truth_top3"] if truth else []
+            suffixes += ["truth_rank_corr", "truth_global_rank_corr", f"truth_top{top_k}"] if truth else []
             rows.append([name, method] + [f"{metrics.get(f'{key}_{s}', float('nan')):.4g}" for s in suffixes])
     ctx.section("Explanations (test rows)", markdown_table(header, rows))
     checks = [[k, f"{v:.3g}"] for k, v in metrics.items() if "diff" in k or "mae" in k or "completeness" in k]
@@ -317,5 +317,5 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         figs.tradeoff_figure(curve, {k: v for k, v in outcomes.items() if k != "per-group thresholds"}),
         "Accuracy against equalised odds",
     )
-    report(ctx, metrics, list(mlp_values), truth is not None, curve, outcomes)
+    report(ctx, metrics, list(mlp_values), truth is not None, curve, outcomes, cfg.top_k)
     return metrics
