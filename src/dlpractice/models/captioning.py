@@ -32,7 +32,7 @@ class GridEncoder(nn.Module):
 
     def __init__(self, side: int, widths: tuple[int, int, int], d_model: int):
         super().__init__()
-        self.cnn = nn.Sequential(SmallCNN(in_channels=3, widths=widths).features, nn.ReLU(), nn.MaxPool2d(2))
+        self.cnn = nn.Sequential(SmallCNN(in_channels=3, widths=widths).features, nn.MaxPool2d(2))
         self.grid = side // 8
         self.proj = nn.Linear(widths[-1], d_model)
         self.cells = nn.Parameter(torch.randn(self.grid * self.grid, d_model) * 0.02)

@@ -184,11 +184,8 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         models[name], result = train_decoder(name, cfg, ctx, batches, len(vocab))
         for beam in beams:
             hyps = words_of(caption_images(models[name], test_x, beam, cfg.max_len, cfg.alpha), vocab)
-            by_beam[name, beam] = score(hyps, data)
-            captions[name, beam] = hyps
-        metrics |= {
-            f"{name}_{key}_beam{b}": v for (n, b), s in by_beam.items() if n == name for key, v in s.items()
-        }
+            by_beam[name, beam], captions[name, beam] = score(hyps, data), hyps
+            metrics |= {f"{name}_{key}_beam{beam}": v for key, v in by_beam[name, beam].items()}
         metrics |= {f"{name}_params": float(sum(p.numel() for p in models[name].parameters()))}
         metrics |= {f"{name}_train_seconds": result.seconds, f"{name}_best_val_loss": result.best_val}
     best = max(cfg.decoders, key=lambda n: by_beam[n, cfg.beam]["bleu4"])
@@ -199,14 +196,22 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
         ctx.figure("attention", shown, "Where the GRU decoder looks for each word it writes (test picture 0)")
     per_image = save_failures(ctx, data, hyps)
     ctx.save_json("serving.json", {"tokens": vocab.tokens, "decoder": best})
-    metrics |= {key: value for key, value in by_beam[best, cfg.beam].items()}
+    metrics |= by_beam[best, cfg.beam]
     metrics |= reference_diffs(hyps, refs, by_beam[best, cfg.beam]["bleu4"])
     metrics["best_is_transformer"] = float(best == "transformer")
     metrics["worst_caption_bleu2"] = float(per_image.min())
     return metrics
 
 
-def report(cfg, ctx, data: CaptionSplits, by_beam, captions, best: str, beams: list[int]) -> None:
+def report(
+    cfg: Config,
+    ctx: RunContext,
+    data: CaptionSplits,
+    by_beam: dict[tuple[str, int], dict[str, float]],
+    captions: dict[tuple[str, int], list[list[str]]],
+    best: str,
+    beams: list[int],
+) -> None:
     """The scores table, BLEU against beam size, and the example and worst-caption figures."""
     keys = ["bleu1", "bleu2", "bleu3", "bleu4"] + (["fact_accuracy"] if data.facts is not None else [])
     rows = [[NAMES[n], b, *(f"{by_beam[n, b][k]:.3f}" for k in keys)] for n, b in by_beam]
