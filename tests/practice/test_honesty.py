@@ -701,6 +701,130 @@ MUTATIONS = {
     clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
     return -torch.max(ratio * advantages, clipped * advantages).mean()  # the optimistic maximum
     """,
+    "p6.1": """
+    for i in range(n_features):
+        without = codes[(codes >> i) & 1 == 0]  # the coalitions S that lack feature i
+        s = sizes[without]
+        weights = np.array([factorial(k) * factorial(n_features - k) for k in s]) / factorial(n_features)
+        phi[i] = np.sum(weights * (values[without | (1 << i)] - values[without]))
+    """,
+    "p6.2": """
+    alphas = (torch.arange(n_steps, dtype=x.dtype) + 0.5) / n_steps  # (S,)
+    path = baseline + alphas[:, None, None] * (x - baseline)  # (S, B, F)
+    path = path.detach().requires_grad_(True)
+    (grads,) = torch.autograd.grad(forward(path.reshape(-1, x.shape[1])).sum(), path)
+    return x * grads.mean(0)  # scales by x, not by x - baseline
+    """,
+    "p6.3": """
+    rates = group_rates(y_true, y_pred, group).values()
+
+    def gap(name: str) -> float:
+        values = [r[name] for r in rates]
+        return max(values) - min(values)
+
+    return gap("selection_rate"), gap("tpr")  # equal opportunity only: forgets the FPR gap
+    """,
+    "r1.1": """
+    origins = np.arange(max(start, lookback), stop - horizon + 1)  # (N,)
+    inputs = series[origins[:, None] + np.arange(-lookback + 1, 1)]  # the window ends ON the origin
+    targets = series[origins[:, None] + np.arange(horizon)]  # (N, horizon)
+    return inputs, targets
+    """,
+    "r1.2": """
+    scale = np.mean(np.abs(np.diff(y_train)))  # the one-step naive error, not the seasonal one
+    return float(np.mean(np.abs(y_true - y_pred)) / scale)
+    """,
+    "r1.3": """
+    past = np.lib.stride_tricks.sliding_window_view(residuals, window)[1:]  # windows that end AT t
+    z = (residuals[window:] - past.mean(axis=1)) / (past.std(axis=1) + 1e-8)
+    return np.concatenate([np.zeros(window), np.abs(z)])
+    """,
+    "r3.1": """
+    n_classes = int(support_y.max()) + 1
+    one_hot = F.one_hot(support_y, n_classes).to(support.dtype)  # (S, N)
+    prototypes = one_hot.T @ support / one_hot.sum(0)[:, None]  # (N, D)
+    logits = -torch.cdist(query, prototypes)  # the distance, not its square
+    return logits, F.cross_entropy(logits, query_y)
+    """,
+    "r3.2": """
+    # every client alike, whatever its size
+    return {name: sum(state[name] for state in states) / len(states) for name in states[0]}
+    """,
+    "r3.3": """
+    alpha = 1.0 - torch.exp(-sigma * deltas)  # (R, S)
+    transmittance = torch.cumprod(1.0 - alpha + 1e-10, -1)  # includes sample i itself
+    return transmittance * alpha
+    """,
+    "r4.1": """
+    words = [w for reply in replies for w in reply]  # one stream: n-grams run from one reply into the next
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+    """,
+    "r4.2": """
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.size(-1)), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        ordered, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        probs = ordered.softmax(-1)
+        # drops the token that crosses top_p
+        ordered = ordered.masked_fill(probs.cumsum(-1) > top_p, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, ordered)
+    return logits
+    """,
+    "r4.3": """
+    total = (scores.view(-1, 1) + logp).view(b, k * v)  # (B, k·V): every beam's every next token
+    top, index = total.topk(min(2 * k, k * v), dim=-1)  # 2k: at least k left once the ended leave
+    parent, token = index // v, index % v  # (B, 2k)
+    ranked = torch.arange(top.size(1), device=src.device) < k
+    finishing = (token == EOS) & ranked
+    value, j = top.masked_fill(~finishing, float("-inf")).max(-1)  # ranked by the raw sum: no normalisation
+    better = value > best_score
+    for i in better.nonzero().flatten().tolist():
+        best[i] = seqs[i * k + parent[i, j[i]]].tolist() + [EOS]
+    best_score = torch.where(better, value, best_score)
+    scores, keep = top.masked_fill(token == EOS, float("-inf")).topk(k, dim=-1)  # (B, k)
+    chosen = (rows[:, None] * k + parent.gather(1, keep)).flatten()  # (B·k,)
+    seqs = torch.cat([seqs[chosen], token.gather(1, keep).flatten()[:, None]], 1)
+    """,
+    "v11.1": """
+    matched, total = [0] * max_n, [0] * max_n
+    hyp_len = ref_len = 0
+    for hyp, refs in zip(hypotheses, references):
+        hyp_len += len(hyp)
+        ref_len += min((len(r) for r in refs), key=lambda length: (abs(length - len(hyp)), length))
+        for n in range(1, max_n + 1):
+            counts = ngrams(hyp, n)
+            most = Counter()
+            for ref in refs:
+                most += ngrams(ref, n)  # adds the references' counts: clips too leniently
+            matched[n - 1] += sum((counts & most).values())
+            total[n - 1] += sum(counts.values())
+    if hyp_len == 0:
+        return [0.0] * max_n
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    scores, log_sum = [], 0.0
+    for n in range(max_n):
+        if matched[n] == 0:
+            scores += [0.0] * (max_n - n)
+            break
+        log_sum += math.log(matched[n] / total[n])
+        scores.append(brevity * math.exp(log_sum / (n + 1)))
+    """,
+    "v11.2": """
+    b, k, v = logp.shape
+    pad_only = torch.full_like(logp, float("-inf"))
+    pad_only[..., PAD] = 0.0
+    logp = torch.where(finished[..., None], pad_only, logp)
+    total = (scores[..., None] + logp).view(b, k * v)
+    new_scores, index = total.topk(k, dim=-1)
+    parent, token = index % k, index // k  # divides by the beam count, not the vocabulary size
+    """,
+    "v11.3": """
+    scores = score(torch.tanh(keys + query[:, None, :])).squeeze(-1)  # (B, G)
+    weights = scores.softmax(dim=0)  # softmax over the batch, not the grid
+    context = (weights[..., None] * values).sum(dim=1)  # (B, C)
+    """,
 }
 
 
