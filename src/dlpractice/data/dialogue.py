@@ -11,8 +11,9 @@ reply must state (`Turn.slots`), which makes `answer_correct` an exact score. He
 (day, party, time) combinations that no training dialogue books.
 Real: Cornell (Danescu-Niculescu-Mizil and Lee, 2011; movie_lines.txt and movie_conversations.txt, fields
 separated by " +++$+++ ", ISO-8859-1) from its zip, and instruction-data.json (data/prose.py) as single
-turns, instruction (and input) in, response out. Conversations, or records, are split 90/5/5 by a seeded
-shuffle. The context of a reply is the last `context_turns` utterances, joined by <sep>.
+turns, instruction (and input) in, response out, in n10's 85/5/10 split. Cornell's conversations are
+split 90/5/5 by a seeded shuffle. The context of a reply: the last `context_turns` utterances, joined by
+<sep>.
 """
 
 from __future__ import annotations
@@ -330,12 +331,16 @@ def cornell_conversations(data_dir: str | Path | None, spec: RealFile = CORNELL)
 
 
 def instruction_conversations(data_dir: str | Path | None) -> Conversations:
+    """Single turns in data/prose.py's 85/5/10 split: the same 110 held-out records as lab n10."""
     records = load_instructions("real", data_dir)
-    talks = [
-        [(f"{r.instruction} {r.input}".strip(), r.output, "instruction", {})]
-        for r in records.train + records.val + records.test
-    ]
-    return Conversations(split_90_5_5(talks), "real", records.origin)
+    splits = {
+        split: [
+            [(f"{r.instruction} {r.input}".strip(), r.output, "instruction", {})]
+            for r in getattr(records, split)
+        ]
+        for split in ("train", "val", "test")
+    }
+    return Conversations(splits, "real", records.origin)
 
 
 class Vocab:
