@@ -104,6 +104,9 @@ PRESETS = {
         "hgb_iterations": 100,
     },
     "full": {
+        "n_generated": 50000,
+        "n_explain": 500,
+        "n_compare": 20,
         "steps": 3000,
         "batch_size": 128,
         "lr": 3e-3,
