@@ -114,6 +114,8 @@ def test_missing_or_wrong_cornell_is_one_line(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("DLP_HOME", str(tmp_path / "home"))
     with pytest.raises(DlpError, match="cornell_movie_dialogs_corpus.zip not found.*DLP_OFFLINE"):
         load_conversations("real", tmp_path, "cornell", 10, 2)
+    assert load_conversations("auto", tmp_path, "cornell", 10, 2).source == "embedded"  # recorded as such
     write_cornell(tmp_path / CORNELL.name)
-    with pytest.raises(DlpError, match="checksum mismatch"):
-        load_conversations("real", tmp_path, "cornell", 10, 2)
+    for source in ("real", "auto"):  # a damaged copy is never replaced by the generated dialogues
+        with pytest.raises(DlpError, match="checksum mismatch"):
+            load_conversations(source, tmp_path, "cornell", 10, 2)

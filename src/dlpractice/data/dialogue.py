@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from dlpractice.data.fetch import RealFile, locate
-from dlpractice.data.prose import load_instructions
+from dlpractice.data.fetch import RealFile, find_local, locate
+from dlpractice.data.prose import INSTRUCTIONS, load_instructions
 from dlpractice.data.seq2seq import BOS, EOS, PAD, Example, collate
 from dlpractice.errors import DlpError
 
@@ -437,11 +437,11 @@ def load_conversations(
     """embedded: the café; real: Cornell or the instruction records (`corpus`); auto: real if on disk."""
     if source == "embedded":
         return cafe_conversations(n_train, n_eval)
-    if source not in ("real", "auto"):
+    if source == "auto":  # real when its file is on disk (a damaged one is an error, not a fallback)
+        source = (
+            "real" if find_local(CORNELL if corpus == "cornell" else INSTRUCTIONS, data_dir) else "embedded"
+        )
+        return load_conversations(source, data_dir, corpus, n_train, n_eval)
+    if source != "real":
         raise DlpError(f"unknown data source {source!r}; use embedded, real or auto")
-    try:
-        return cornell_conversations(data_dir) if corpus == "cornell" else instruction_conversations(data_dir)
-    except DlpError:
-        if source == "auto":
-            return cafe_conversations(n_train, n_eval)
-        raise
+    return cornell_conversations(data_dir) if corpus == "cornell" else instruction_conversations(data_dir)
