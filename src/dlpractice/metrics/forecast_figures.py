@@ -73,10 +73,10 @@ def anomaly_figure(
     fig, axes = plt.subplots(1 + len(scores), 1, figsize=(10, 2.2 * (1 + len(scores))), sharex=True)
     axes[0].plot(steps, gen.values[start:], color="black", lw=0.7)
     for b, e, kind in gen.events:
-        if b >= start:
+        if e > start:  # an anomaly that began in validation shows its part in the test span
             for ax in axes:
-                ax.axvspan(b - 0.5, e - 0.5, color="tab:red", alpha=0.2)
-            axes[0].annotate(kind, (b, gen.values.max()), fontsize=7, color="tab:red")
+                ax.axvspan(max(b, start) - 0.5, e - 0.5, color="tab:red", alpha=0.2)
+            axes[0].annotate(kind, (max(b, start), gen.values.max()), fontsize=7, color="tab:red")
     for i, (name, flagged) in enumerate(flags.items()):
         marks = steps[flagged]
         axes[0].plot(
