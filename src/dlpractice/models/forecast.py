@@ -6,8 +6,8 @@ autoencoder, and the detectors' scores (forecast-residual z-scores, reconstructi
 The neural models see a window relative to its last observed value, divided by one scale fitted on the
 training windows (`WindowScaler`), where the series has a trend: CO2 then looks alike in every decade, so a
 model trained on the 1960s can forecast the 1990s, which values scaled by the training mean and std would not
-let it do (they lie outside anything it saw). A series without a trend keeps its level (training mean and
-std): how far sunspots are from 0 says where in the cycle they are.
+let it do (they lie outside anything it saw). The other choice keeps the level (the training mean and std),
+which a series without a trend allows.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dlpractice.errors import DlpError
 @dataclass(frozen=True)
 class WindowScaler:
     """x -> (x - reference) / scale for inputs and targets, fitted on training windows only. The reference
-    is each window's last value (`mean` None: for a series with a trend) or the training mean (a level
-    that matters, as sunspots' distance from 0 does)."""
+    is each window's last value (`mean` None: the model predicts the change from now) or the training mean
+    (the model sees the level)."""
 
     scale: float
     mean: float | None = None
