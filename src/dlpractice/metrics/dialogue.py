@@ -30,3 +30,14 @@ def reply_scores(replies: list[str], references: list[str], slots: list[dict[str
         "distinct_2": distinct_n(words, 2),
         "mean_words": sum(map(len, words)) / max(1, len(words)),
     }
+
+
+def accuracy_by_intent(
+    replies: list[str], intents: list[str], slots: list[dict[str, str]]
+) -> dict[str, float]:
+    """Answer accuracy per intent, over the replies that have slot values to state."""
+    graded: dict[str, list[bool]] = {}
+    for reply, intent, expected in zip(replies, intents, slots):
+        if expected:
+            graded.setdefault(intent, []).append(answer_correct(reply, expected))
+    return {intent: sum(right) / len(right) for intent, right in sorted(graded.items())}

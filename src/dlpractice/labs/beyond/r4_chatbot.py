@@ -10,7 +10,9 @@ The baseline retrieves the reply of the nearest training context (TF-IDF cosine)
 decoded greedily, by beam search with and without length normalisation, and by top-k and nucleus
 sampling, each with a guard against repeated n-grams (models/chatbot.py); every decoding is scored by
 answer accuracy, ROUGE-L against the reference reply, distinct-1/2 and reply length; perplexity is
-teacher-forced. Simplified: no persona or memory beyond the context window, no dropout, word-level vocab.
+teacher-forced. The first model is also trained on the user's last turn alone (`context_ablation`), which
+shows what the earlier turns are worth, intent by intent. Simplified: no persona or memory beyond the
+context window, no dropout, word-level vocab.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from dlpractice.data.dialogue import (
     load_conversations,
 )
 from dlpractice.data.seq2seq import BOS, EOS, collate
-from dlpractice.metrics.dialogue import reply_scores
+from dlpractice.metrics.dialogue import accuracy_by_intent, reply_scores
 from dlpractice.models.chatbot import (
     Decoding,
     RetrievalBot,
@@ -93,6 +95,7 @@ class Config(FitConfig):
     top_k: PositiveInt = 10
     top_p: Probability = 0.9
     no_repeat: NonNegativeInt = 3  # no n-gram twice in a reply (0: no guard)
+    context_ablation: bool = True  # also train the first model on the user's last turn alone
     n_shown: PositiveInt = 4  # good and bad example conversations in the report
     n_failures: NonNegativeInt = 10
 
@@ -181,6 +184,15 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
                 model, data, turns, Decoding("greedy"), cfg, False, ctx.seed
             )
     first = cfg.attentions[0]
+    if cfg.context_ablation and cfg.context_turns > 1:  # what the earlier turns are worth
+        alone = DialoguePairs(talks, 1, cfg.max_len, cfg.min_count, cfg.max_vocab)
+        torch.manual_seed(ctx.seed)
+        model = Seq2SeqRNN("gru", first, cfg, vocab=len(alone.vocab.words), steps=cfg.steps)
+        histories[f"{first}, last turn only"] = fit(model, alone, cfg, ctx.child("last-turn-only")).history
+        name, alone_turns = f"{first}, last turn only: greedy", alone.splits["test"][: cfg.n_decode]
+        _, texts[name], rows[name] = decode_all(
+            model, alone, alone_turns, Decoding("greedy"), cfg, True, ctx.seed
+        )
     report(rows, texts, ids[f"{first}: greedy"], turns, data, models[first], histories, ppl, cfg, ctx)
     metrics = {f"{key(name)}_{k}": v for name, row in rows.items() for k, v in row.items() if v == v}
     headline = rows[f"{first}: greedy"]
@@ -197,7 +209,7 @@ def key(name: str) -> str:
 
 def report(rows, texts, greedy_ids, turns, data, model, histories, ppl, cfg: Config, ctx: RunContext) -> None:
     for name, history in histories.items():
-        ctx.loss_figure(history, f"loss-{name}", f"Loss curve ({name} attention)")
+        ctx.loss_figure(history, f"loss-{key(name)}", f"Loss curve ({name})")
     table = [[n, *(f"{r[s]:.3f}" for s in SCORES), f"{r['seconds']:.1f}"] for n, r in rows.items()]
     ctx.section(
         "Test replies by model and decoding", markdown_table(["model: decoding", *SCORES, "s"], table)
@@ -205,26 +217,29 @@ def report(rows, texts, greedy_ids, turns, data, model, histories, ppl, cfg: Con
     ppl_rows = [[name, f"{value:.3f}"] for name, value in ppl.items()]
     ctx.section("Perplexity (test, teacher-forced)", markdown_table(["attention", "perplexity"], ppl_rows))
     ctx.figure("decoding", decoding_figure(rows), "Scores by decoding method")
-    greedy = texts[f"{cfg.attentions[0]}: greedy"]
+    first = f"{cfg.attentions[0]}: greedy"
+    greedy = texts[first]
     right = [answer_correct(g, t.slots) if t.slots else None for g, t in zip(greedy, turns)]
-    shown = [i for i, r in enumerate(right) if r][: cfg.n_shown] + [
-        i for i, r in enumerate(right) if r is False
+    if any(t.slots for t in turns):
+        intents, slots = [t.task for t in turns], [t.slots for t in turns]
+        by_intent = {n: accuracy_by_intent(texts[n], intents, slots) for n in texts if n.endswith("greedy")}
+        by_intent["retrieval"] = accuracy_by_intent(texts["retrieval"], intents, slots)
+        table = [[i, *(f"{a[i]:.1%}" for a in by_intent.values())] for i in by_intent[first]]
+        ctx.section("Answer accuracy by intent", markdown_table(["intent", *by_intent], table))
+    intents = {turns[i].task: i for i, r in reversed(list(enumerate(right))) if r}  # one right reply each
+    shown = [(i, first) for i in sorted(intents.values())][: cfg.n_shown]  # then wrong ones, retrieval's last
+    shown += [
+        (i, n)
+        for n in [*list(texts)[1:], "retrieval"]
+        for i, t in enumerate(turns)
+        if t.slots and not answer_correct(texts[n][i], t.slots)
     ][: cfg.n_shown]
     if not any(t.slots for t in turns):  # real data: no slots, show the first ones
-        shown = list(range(min(len(turns), 2 * cfg.n_shown)))
-    body = [
-        [
-            cell(turns[i].source),
-            cell(turns[i].target),
-            cell(greedy[i]),
-            cell(texts["retrieval"][i]),
-            {True: "yes", False: "no", None: "-"}[right[i]],
-        ]
-        for i in shown
-    ]
+        shown = [(i, first) for i in range(min(len(turns), 2 * cfg.n_shown))]
+    body = [[cell(turns[i].source), cell(turns[i].target), cell(texts[n][i]), n] for i, n in shown]
     ctx.section(
         "Example conversations (right, then wrong)",
-        markdown_table(["context", "reference", "seq2seq (greedy)", "retrieval", "right"], body),
+        markdown_table(["context", "reference", "reply", "model: decoding"], body),
     )
     focus = next((i for i, t in enumerate(turns) if t.task == "book_confirm"), 0)
     reply = greedy_ids[focus]
