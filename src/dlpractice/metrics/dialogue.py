@@ -20,7 +20,8 @@ def distinct_n(replies: list[list[str]], n: int) -> float:
 
 
 def reply_scores(replies: list[str], references: list[str], slots: list[dict[str, str]]) -> dict[str, float]:
-    """Answer accuracy (over the replies that have slot values to state), mean ROUGE-L, distinct-1/2."""
+    """Answer accuracy (over the replies that have slot values to state), mean ROUGE-L, distinct-1/2, and
+    the mean reply length in tokens (words and punctuation marks)."""
     graded = [answer_correct(r, s) for r, s in zip(replies, slots) if s]
     words = [tokens(r) for r in replies]
     return {
