@@ -21,6 +21,7 @@ from dlpractice.data.captions import (
     Facts,
     Vocabulary,
     caption_tensor,
+    fact_verdict,
     facts_hold,
     generate_scenes,
     load_captions,
@@ -48,6 +49,13 @@ def test_a_relation_turned_around_or_a_colour_swapped_is_caught() -> None:
     assert not facts_hold(parse_facts(words("a red circle right of a blue square")), truth)
     assert not facts_hold(parse_facts(words("a blue circle left of a red square")), truth)
     assert not facts_hold(parse_facts(words("a red circle")), truth)
+    assert fact_verdict(parse_facts(words("a red circle right of a blue square")), truth) == "false relation"
+    assert fact_verdict(parse_facts(words("a blue circle left of a red square")), truth) == (
+        "a colour or shape wrong"
+    )
+    assert fact_verdict(parse_facts(words("a red circle")), truth) == "wrong number of things"
+    assert fact_verdict(parse_facts(words("a red circle above a blue square")), truth) == "false relation"
+    assert fact_verdict(parse_facts(words("a blue square and a red circle")), truth) == "right"
     below = parse_facts(words("a green star below a red circle"))
     assert below.relation == (("red", "circle"), "above", ("green", "star"))
 

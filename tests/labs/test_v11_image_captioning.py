@@ -34,6 +34,10 @@ def test_smoke_run_scores_both_decoders_and_agrees_with_torchmetrics(smoke) -> N
     best = "transformer" if m["best_is_transformer"] else "gru"
     assert m["bleu4"] == m[f"{best}_bleu4_beam3"] == max(m["gru_bleu4_beam3"], m["transformer_bleu4_beam3"])
     assert m["torchmetrics_bleu4_diff"] < 1e-6
+    for name in ("gru", "transformer"):  # every caption earns one verdict; "right" is the fact accuracy
+        shares = [v for k, v in m.items() if k.startswith(f"{name}_facts_")]
+        assert len(shares) == 4 and sum(shares) == pytest.approx(1)
+        assert m[f"{name}_facts_right"] == pytest.approx(m[f"{name}_fact_accuracy_beam3"])
     figures = {p.stem for p in (smoke.run_dir / "figures").glob("*.png")}
     assert figures == {"loss_gru", "loss_transformer", "beam", "examples", "worst", "attention"}
     assert "| GRU + soft attention | 3 |" in smoke.report.read_text()

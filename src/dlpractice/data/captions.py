@@ -140,6 +140,18 @@ def facts_hold(stated: Facts, truth: Facts) -> bool:
     return stated.things == truth.things and stated.relation in (None, truth.relation)
 
 
+VERDICTS = ("right", "wrong number of things", "a colour or shape wrong", "false relation")
+
+
+def fact_verdict(stated: Facts, truth: Facts) -> str:
+    """Which of VERDICTS a caption's facts earn: right, or its first mistake in that order."""
+    if facts_hold(stated, truth):
+        return "right"
+    if len(stated.things) != len(truth.things):
+        return "wrong number of things"
+    return "a colour or shape wrong" if stated.things != truth.things else "false relation"
+
+
 # ----- drawing the scenes -----
 
 

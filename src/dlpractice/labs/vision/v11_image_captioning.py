@@ -25,11 +25,13 @@ import torch
 
 from dlpractice.config import NonNegativeFloat, NonNegativeInt, PositiveInt, Probability
 from dlpractice.data.captions import (
+    VERDICTS,
     CaptionBatches,
     CaptionSplits,
+    Facts,
     Vocabulary,
     caption_tensor,
-    facts_hold,
+    fact_verdict,
     load_captions,
     parse_facts,
 )
@@ -126,9 +128,27 @@ def score(hyps: list[list[str]], data: CaptionSplits) -> dict[str, float]:
     """BLEU-1..4 of the test captions and, on generated scenes, the share whose facts hold."""
     scores = {f"bleu{n}": b for n, b in enumerate(corpus_bleu(hyps, data.captions["test"]), 1)}
     if data.facts is not None:
-        truth = data.facts["test"]
-        scores["fact_accuracy"] = float(np.mean([facts_hold(parse_facts(h), f) for h, f in zip(hyps, truth)]))
+        verdicts = [fact_verdict(parse_facts(h), f) for h, f in zip(hyps, data.facts["test"])]
+        scores["fact_accuracy"] = float(np.mean([v == "right" for v in verdicts]))
     return scores
+
+
+def fact_table(hyps: dict[str, list[list[str]]], facts: list[Facts]) -> tuple[str, dict[str, float]]:
+    """Per decoder: the share of test captions of each verdict, and fact accuracy by number of things."""
+    counts = sorted({len(f.things) for f in facts})
+    rows, metrics = [], {}
+    for name, captions in hyps.items():
+        verdicts = np.array([fact_verdict(parse_facts(h), f) for h, f in zip(captions, facts)])
+        things = np.array([len(f.things) for f in facts])
+        shares = {v: float(np.mean(verdicts == v)) for v in VERDICTS}
+        by_count = {n: float(np.mean(verdicts[things == n] == "right")) for n in counts}
+        rows.append(
+            [NAMES[name], *(f"{x:.1%}" for x in shares.values()), *(f"{x:.1%}" for x in by_count.values())]
+        )
+        metrics |= {f"{name}_facts_{v.replace(' ', '_')}": x for v, x in shares.items()}
+        metrics |= {f"{name}_fact_accuracy_{n}_things": x for n, x in by_count.items()}
+    header = ["decoder", *VERDICTS, *(f"right on {n}-thing scenes" for n in counts)]
+    return markdown_table(header, rows), metrics
 
 
 def reference_diffs(hyps: list[list[str]], refs: list[list[list[str]]], ours: float) -> dict[str, float]:
@@ -197,6 +217,10 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, float]:
     per_image = save_failures(ctx, data, hyps)
     ctx.save_json("serving.json", {"tokens": vocab.tokens, "decoder": best})
     metrics |= by_beam[best, cfg.beam]
+    if data.facts is not None:
+        table, verdicts = fact_table({n: captions[n, cfg.beam] for n in cfg.decoders}, data.facts["test"])
+        ctx.section(f"What the test captions get wrong (beam {cfg.beam})", table)
+        metrics |= verdicts
     metrics |= reference_diffs(hyps, refs, by_beam[best, cfg.beam]["bleu4"])
     metrics["best_is_transformer"] = float(best == "transformer")
     metrics["worst_caption_bleu2"] = float(per_image.min())
