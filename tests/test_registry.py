@@ -34,9 +34,9 @@ def test_typo_suggests_nearest():
         resolve_id("makemore-mpl")
 
 
-def test_planned_lab_is_a_clear_error():
+def test_planned_lab_is_a_clear_error(planned_lab: str):
     with pytest.raises(DlpError, match="planned but not implemented"):
-        load_lab("r4")
+        load_lab(planned_lab)
 
 
 def test_catalogue_has_unique_ids_and_slugs():

@@ -83,7 +83,7 @@ def test_unknown_exercise_and_lab_suggest() -> None:
     with pytest.raises(DlpError, match="did you mean 'l2.1'"):
         find_exercise("l2.11")
     with pytest.raises(DlpError, match="no exercises yet"):
-        exercises_for("r4")
+        exercises_for("n1")
 
 
 def test_every_assert_in_the_checks_says_what_was_expected() -> None:
