@@ -21,8 +21,9 @@ def few_shot_figure(
         ax.bar(np.arange(len(shots)) + offset, means, width, yerr=halves, capsize=3, label=labels[name])
     ax.axhline(1 / ways, color="black", ls=":", lw=1, label="chance")
     ax.set_xticks(range(len(shots)), [f"{ways}-way {s}-shot" for s in shots])
-    ax.set(ylabel="accuracy on unseen classes", ylim=(0, 1))
-    ax.legend(fontsize=8)
+    ax.set(ylabel="accuracy on unseen classes", ylim=(0, 1.25))  # room above the bars for the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
