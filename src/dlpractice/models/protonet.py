@@ -14,6 +14,7 @@ Simplified: no data augmentation by rotation, no validation-based early stopping
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +132,8 @@ class PretrainedClassifier(nn.Module):
 @torch.no_grad()
 def nearest_mean_predict(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     """(Q,) the class of the nearest class mean of the support features (what a prototype is)."""
-    logits, _ = prototypical_loss(support, support_y, query, torch.zeros(len(query), dtype=torch.long))
+    unknown = torch.zeros(len(query), dtype=torch.long)  # the queries' labels are not needed, only the logits
+    logits, _ = prototypical_loss(support, support_y, query, unknown)
     return logits.argmax(1)
 
 
@@ -143,12 +145,12 @@ def pixel_nearest_neighbour(episode: Episode) -> torch.Tensor:
 
 
 @torch.no_grad()
-def episode_accuracy(method, episode: Episode) -> float:
+def episode_accuracy(method: Callable[[Episode], torch.Tensor], episode: Episode) -> float:
     """The share of an episode's queries that `method(episode) -> (Q,) labels` gets right."""
     return float((method(episode) == episode.query_y).float().mean())
 
 
-def embedding_method(encoder: nn.Module):
+def embedding_method(encoder: nn.Module) -> Callable[[Episode], torch.Tensor]:
     """A method for episode_accuracy: embed support and queries with a frozen encoder, nearest class mean."""
 
     @torch.no_grad()
