@@ -86,6 +86,7 @@ class Seq2SeqRNN(nn.Module):
         """One decoder step: (logits (B, V), new carry). carry = (h, c, feed): feed is the last context/h̃."""
         h, c, feed = carry
         x = self.embed(token)  # (B, E)
+        # BEGIN EXERCISE n5.1: one decoder step (Bahdanau: attend with the old state; Luong: with the new)
         if self.attention == "bahdanau":
             feed = self.attend(h, memory, mask)  # context from the previous state
         if self.cell_kind == "lstm":
@@ -98,6 +99,7 @@ class Seq2SeqRNN(nn.Module):
             context = self.attend(h, memory, mask)  # context from the new state
             feed = torch.tanh(self.w_combine(torch.cat([context, h], -1)))  # h̃: fed to the next step
             logits = self.out(feed)
+        # END EXERCISE
         return logits, (h, c, feed)
 
     def run_decoder(self, state, tgt_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dlpractice.config import PositiveInt, Range, UnitInterval
-from dlpractice.data.seq2seq import PAD, TASKS, VOCAB, Seq2SeqTasks
+from dlpractice.data.seq2seq import TASKS, Seq2SeqTasks
+from dlpractice.models.rnn_seq2seq import Seq2SeqRNN
 from dlpractice.models.seq2seq import Seq2SeqTransformer, TransformerConfig
 from dlpractice.recipes.seq2seq import exact_match_table, flat_scores, train_and_score
 from dlpractice.registry import lab
@@ -91,106 +89,6 @@ PRESETS = {
         "ckpt_every": 1000,
     },
 }
-
-
-class Seq2SeqRNN(nn.Module):
-    """Bidirectional encoder, attentive decoder; `logits, loss = model(src, src_len, tgt_in, targets)`."""
-
-    def __init__(
-        self,
-        cell: Literal["gru", "lstm"],
-        attention: Literal["bahdanau", "luong"],
-        cfg: Config,
-        vocab: int = len(VOCAB),
-        steps: int = 1,
-    ):
-        super().__init__()
-        e, h = cfg.n_embd, cfg.n_hidden
-        self.cell_kind, self.attention, self.cfg, self.total_steps = cell, attention, cfg, steps
-        self.embed = nn.Embedding(vocab, e, padding_idx=PAD)
-        self.encoder = (nn.LSTM if cell == "lstm" else nn.GRU)(e, h, batch_first=True, bidirectional=True)
-        self.memory_proj = nn.Linear(2 * h, h)  # encoder states (2H) -> keys/values (H)
-        self.bridge = nn.Linear(2 * h, h)  # final encoder states -> initial decoder state
-        self.cell = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(e + h, h)  # input: token ⊕ context/h̃
-        if attention == "bahdanau":
-            self.w_query, self.v = nn.Linear(h, h, bias=False), nn.Linear(h, 1, bias=False)
-            self.out = nn.Linear(2 * h + e, vocab)
-        else:
-            self.w_score, self.w_combine = nn.Linear(h, h, bias=False), nn.Linear(2 * h, h)
-            self.out = nn.Linear(h, vocab)
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))  # for the teacher-forcing schedule
-
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(memory (B, S, H), key mask (B, S), h0 (B, H), c0 (B, H)): batch-first, so beams can copy them."""
-        packed = pack_padded_sequence(self.embed(src), src_len.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, final = self.encoder(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.size(1))  # (B, S, 2H)
-        h_n = final[0] if self.cell_kind == "lstm" else final  # (2, B, H): last forward, first backward
-        h0 = torch.tanh(self.bridge(torch.cat([h_n[0], h_n[1]], -1)))  # (B, H)
-        mask = torch.arange(src.size(1), device=src.device)[None] < src_len[:, None]  # (B, S)
-        return self.memory_proj(outputs), mask, h0, torch.zeros_like(h0)
-
-    def attend(self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Context (B, H): attention-weighted sum of memory (B, S, H) for a query (B, H)."""
-        if self.attention == "bahdanau":  # additive: vᵀ tanh(W q + k)
-            scores = self.v(torch.tanh(self.w_query(query)[:, None] + memory)).squeeze(-1)  # (B, S)
-        else:  # Luong "general": qᵀ W k
-            scores = (memory @ self.w_score(query)[:, :, None]).squeeze(-1)  # (B, S)
-        weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)
-        return (weights[:, None] @ memory).squeeze(1)  # (B, H)
-
-    def step_fn(self, token: torch.Tensor, carry: tuple[torch.Tensor, ...], memory, mask):
-        """One decoder step: (logits (B, V), new carry). carry = (h, c, feed): feed is the last context/h̃."""
-        h, c, feed = carry
-        x = self.embed(token)  # (B, E)
-        # BEGIN EXERCISE n5.1: one decoder step (Bahdanau: attend with the old state; Luong: with the new)
-        if self.attention == "bahdanau":
-            feed = self.attend(h, memory, mask)  # context from the previous state
-        if self.cell_kind == "lstm":
-            h, c = self.cell(torch.cat([x, feed], -1), (h, c))
-        else:
-            h = self.cell(torch.cat([x, feed], -1), h)
-        if self.attention == "bahdanau":
-            logits = self.out(torch.cat([h, feed, x], -1))  # state, context and input token
-        else:
-            context = self.attend(h, memory, mask)  # context from the new state
-            feed = torch.tanh(self.w_combine(torch.cat([context, h], -1)))  # h̃: fed to the next step
-            logits = self.out(feed)
-        # END EXERCISE
-        return logits, (h, c, feed)
-
-    def run_decoder(self, state, tgt_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
-        """Logits (B, T, V); each input is the true previous token with probability `teacher_forcing`."""
-        memory, mask, h, c = state
-        carry, logits, token = (h, c, torch.zeros_like(h)), [], tgt_in[:, 0]
-        for t in range(tgt_in.size(1)):
-            step_logits, carry = self.step_fn(token, carry, memory, mask)
-            logits.append(step_logits)
-            if t + 1 < tgt_in.size(1):
-                token = tgt_in[:, t + 1]
-                if teacher_forcing < 1.0:
-                    own = step_logits.argmax(-1)
-                    use_true = torch.rand(token.shape, device=token.device) < teacher_forcing
-                    token = torch.where(use_true, token, own)
-        return torch.stack(logits, 1)
-
-    def teacher_forcing(self) -> float:
-        progress = min(1.0, self.step.item() / max(1, self.total_steps))
-        return self.cfg.tf_start + (self.cfg.tf_end - self.cfg.tf_start) * progress
-
-    def forward(self, src, src_len, tgt_in, targets=None):
-        ratio = self.teacher_forcing() if self.training else 1.0
-        if self.training:
-            self.step += 1
-        logits = self.run_decoder(self.encode(src, src_len), tgt_in, ratio)  # (B, T, V)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD)
-        return logits, loss
-
-    def next_logits(self, state: tuple[torch.Tensor, ...], prefix: torch.Tensor) -> torch.Tensor:
-        """Logits (B, V) of the token after `prefix` (B, t), the prefix fed as it is (for the decoders)."""
-        return self.run_decoder(state, prefix)[:, -1]
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, float]:

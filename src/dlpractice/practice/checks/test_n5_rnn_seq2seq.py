@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -14,7 +16,9 @@ def test_decoder_steps_match_a_hand_computation(impl, variant: str) -> None:
     """run_decoder over a tiny model equals the equations written out here, step by step."""
     torch.manual_seed(0)
     cell, attention = variant.split("-")
-    model = impl.Seq2SeqRNN(cell, attention, impl.Config(n_embd=4, n_hidden=6), vocab=7).eval()
+    model = impl.Seq2SeqRNN(
+        cell, attention, SimpleNamespace(n_embd=4, n_hidden=6, tf_start=1.0, tf_end=0.5), vocab=7
+    ).eval()
     memory, h = torch.randn(2, 5, 6), torch.randn(2, 6)  # (B, S, H), (B, H)
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
     tokens = torch.randint(1, 7, (2, 4))  # (B, T)
