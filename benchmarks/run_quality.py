@@ -109,7 +109,9 @@ def main() -> None:
     for lab in args.labs:
         path = run_one(args, lab)
         result = json.loads(path.read_text())
-        print(f"  {result['metric']} = {result['value']:.4f} (bar {result['bar']}, met={result['met']})")
+        # a variant may lack the headline (r4 on the instruction records has no answer accuracy)
+        value = "none" if result["value"] is None else f"{result['value']:.4f}"
+        print(f"  {result['metric']} = {value} (bar {result['bar']}, met={result['met']})")
 
 
 if __name__ == "__main__":
