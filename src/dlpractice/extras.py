@@ -36,6 +36,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "skimage",
         "onnx",
         "onnxscript",
+        "nltk",
     ),
     "speech": (
         "librosa",
