@@ -22,15 +22,12 @@ import random
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from dlpractice.data.fetch import RealFile, find_local, locate
 from dlpractice.data.prose import INSTRUCTIONS, load_instructions
-from dlpractice.data.seq2seq import BOS, EOS, PAD, Example, collate
+from dlpractice.data.seq2seq import BOS, EOS, PAD, Example, ExampleBatches
 from dlpractice.errors import DlpError
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>", "<sep>")  # pad, start and end keep data/seq2seq.py's ids
@@ -379,7 +376,7 @@ def context_ids(vocab: Vocab, history: list[str], context_turns: int, max_len: i
     return ids + [EOS]
 
 
-class DialoguePairs:
+class DialoguePairs(ExampleBatches):
     """(context, reply) examples of every assistant turn; fit()'s batches (src, src_len, tgt_in, targets)."""
 
     def __init__(
@@ -419,16 +416,6 @@ class DialoguePairs:
             "data_origin": self.origin,
             "vocab": len(self.vocab.words),
         } | sizes
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        train = self.splits["train"]
-        index = torch.randint(len(train), (batch_size,), generator=generator).tolist()
-        return collate([train[i] for i in index])
-
-    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
-        examples = self.splits[split]
-        for start in range(0, len(examples), self.eval_batch_size):
-            yield collate(examples[start : start + self.eval_batch_size])
 
 
 def load_conversations(

@@ -82,7 +82,25 @@ def collate(examples: list[Example]) -> tuple[torch.Tensor, ...]:
     return src, src_len, tgt[:, :-1], tgt[:, 1:]
 
 
-class Seq2SeqTasks:
+class ExampleBatches:
+    """fit()'s batches (src, src_len, tgt_in, targets) from `splits` of examples: random training batches,
+    evaluation batches in order."""
+
+    splits: dict[str, list[Example]]
+    eval_batch_size: int
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        train = self.splits["train"]
+        index = torch.randint(len(train), (batch_size,), generator=generator).tolist()
+        return collate([train[i] for i in index])
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
+        examples = self.splits[split]
+        for start in range(0, len(examples), self.eval_batch_size):
+            yield collate(examples[start : start + self.eval_batch_size])
+
+
+class Seq2SeqTasks(ExampleBatches):
     """The splits, and the batches fit() draws: (src, src_len, tgt_in, targets)."""
 
     def __init__(
@@ -144,13 +162,3 @@ class Seq2SeqTasks:
             "long_lengths": f"{self.long_range[0]}-{self.long_range[1]}",
             **{f"n_{split}": len(examples) for split, examples in self.splits.items()},
         }
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        train = self.splits["train"]
-        index = torch.randint(len(train), (batch_size,), generator=generator).tolist()
-        return collate([train[i] for i in index])
-
-    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, ...]]:
-        examples = self.splits[split]
-        for start in range(0, len(examples), self.eval_batch_size):
-            yield collate(examples[start : start + self.eval_batch_size])
