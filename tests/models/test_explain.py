@@ -95,18 +95,11 @@ def test_weighted_ridge_equals_scikit_learns() -> None:
 
 
 def test_lime_equals_lime_tabular_with_the_same_draws(game) -> None:
-    from lime.lime_tabular import LimeTabularExplainer
+    from dlpractice.models.explain_libraries import lime_tabular_explainer
 
     f, background, rows = game
     for seed in (0, 7):
-        explainer = LimeTabularExplainer(
-            background,
-            mode="regression",
-            discretize_continuous=False,
-            sample_around_instance=True,
-            feature_selection="none",
-            random_state=seed,
-        )
+        explainer = lime_tabular_explainer(background, seed)
         found = dict(explainer.explain_instance(rows[0], f, num_features=5, num_samples=300).local_exp[1])
         ours = ex.lime(f, rows[0], background.mean(0), background.std(0), 300, seed)
         np.testing.assert_allclose(ours, [found[i] for i in range(5)], atol=1e-8)

@@ -32,6 +32,21 @@ def log_odds_of(model: torch.nn.Module) -> ex.Explained:
     return f
 
 
+def lime_tabular_explainer(background: np.ndarray, seed: int):
+    """lime_tabular set up as models/explain.lime works: regression on the raw (standardised, not
+    discretised) features, samples drawn around the instance, no feature selection, RandomState(seed)."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    return LimeTabularExplainer(
+        background,
+        mode="regression",
+        discretize_continuous=False,
+        sample_around_instance=True,
+        feature_selection="none",
+        random_state=seed,
+    )
+
+
 def library_checks(
     model: torch.nn.Module,
     rows: np.ndarray,
@@ -45,7 +60,6 @@ def library_checks(
     is exact; shap's Exact explainer too when `shap_exact`."""
     import shap
     from captum.attr import IntegratedGradients
-    from lime.lime_tabular import LimeTabularExplainer
 
     f, n = log_odds_of(model), rows.shape[1]
     exact = np.array([ex.exact_shapley(f, x, background) for x in rows])
@@ -56,17 +70,11 @@ def library_checks(
     mine_sampled = np.array([ex.kernel_shap(f, x, background, budgets["kernel_samples"], rng) for x in rows])
     lime_gap = 0.0
     for x in rows:  # one explainer a row: the same RandomState(seed) draws as ours
-        explainer = LimeTabularExplainer(
-            background,
-            mode="regression",
-            discretize_continuous=False,
-            sample_around_instance=True,
-            feature_selection="none",
-            random_state=seed,
+        found = (
+            lime_tabular_explainer(background, seed)
+            .explain_instance(x, f, num_features=n, num_samples=budgets["lime_samples"])
+            .local_exp[1]
         )
-        found = explainer.explain_instance(
-            x, f, num_features=n, num_samples=budgets["lime_samples"]
-        ).local_exp[1]
         coef = np.zeros(n)
         coef[[i for i, _ in found]] = [c for _, c in found]
         mine = ex.lime(f, x, background.mean(0), background.std(0), budgets["lime_samples"], seed)
